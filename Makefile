@@ -1,0 +1,63 @@
+# The course's commands. `make lab` to learn, `make test` to prove everything works.
+#
+#   make test PYTHON=/path/to/python3.13   same suite on another interpreter, in its own venv
+#   make lab PORT=8899                     another port
+
+PYTHON ?= python3
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.asynclab-installed
+PORT ?= 8888
+JOBS ?= 2
+# Keep the embedded PostgreSQL quiet (see docs/troubleshooting in README).
+export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
+PYTEST := $(PY) -m pytest -q -p no:randomly
+
+.PHONY: lab record test test-unit test-nbval test-grading test-starters test-generated test-orphans notebooks bench clean help
+
+help:
+	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
+	@echo "make test       unit tests, nbval on solutions/, graders on solutions/ and notebooks/"
+	@echo "make notebooks  regenerate notebooks/ from solutions/"
+	@echo "make bench      benchmarks: every fix against its ideal and the broken version"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Try: make lab PYTHON=python3.11")'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the course into $(VENV) (first time only, a few minutes)…"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e .
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp config/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	@touch $(STAMP)
+
+$(XDG_RUNTIME_DIR):
+	@mkdir -p -m 700 $(XDG_RUNTIME_DIR)
+
+lab: $(STAMP) | $(XDG_RUNTIME_DIR)
+	@echo "Starting JupyterLab on notebooks/. Open the http://127.0.0.1:$(PORT)/lab?token=… URL printed below."
+	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--ServerApp.root_dir=notebooks --ServerApp.open_browser=False
+
+test: $(STAMP) | $(XDG_RUNTIME_DIR)
+	@$(PY) -m asynclab.tools.testrun \
+		"unit tests"          -- $(PYTEST) -n $(JOBS) tests \
+		"solution notebooks"  -- $(PYTEST) -n $(JOBS) --dist loadfile --nbval solutions --nbval-cell-timeout 120 --nbval-sanitize-with nbval-sanitize.cfg \
+		"graders on solutions" -- $(PYTEST) -n $(JOBS) exercises_tests \
+		"graders on starters"  -- $(PYTEST) -n $(JOBS) exercises_tests --notebooks notebooks --expect fail \
+		"notebooks/ is generated" -- $(PY) -m asynclab.authoring.generate --check \
+		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
+
+notebooks: $(STAMP)
+	$(PY) -m asynclab.authoring.generate
+
+bench: $(STAMP) | $(XDG_RUNTIME_DIR)
+	$(PY) -m asynclab.bench
+
+clean:
+	rm -rf .venv .venv-* bench-results.json
+
+# Authors: after editing solutions/NN_*.ipynb, record its outputs, then regenerate notebooks/.
+record: $(STAMP) | $(XDG_RUNTIME_DIR)
+	$(PY) -m asynclab.authoring.execute $(or $(NB),solutions/*.ipynb)
+	$(PY) -m asynclab.authoring.generate

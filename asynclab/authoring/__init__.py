@@ -1,0 +1,1 @@
+"""Authoring: solutions/ is the source of truth; notebooks/ is generated from it."""

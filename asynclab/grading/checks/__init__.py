@@ -1,0 +1,1 @@
+"""The checks, one module per notebook. Each module registers its exercises with @exercise."""

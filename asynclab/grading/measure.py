@@ -1,0 +1,63 @@
+"""Small measuring helpers that every check uses, so verdicts read the same across notebooks."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, TypeVar
+
+from ..instruments.loop_monitor import LoopMonitor
+from .registry import fail
+
+T = TypeVar("T")
+
+# A loop that misses more than this share of heartbeats while the learner's code runs is
+# "stalled". Healthy code misses well under 10% even on a loaded 2-core machine; blocking
+# code misses nearly all of them, so the threshold sits far from both.
+STALL_SHARE = 0.35
+
+
+def require_coroutine_function(module: Any, name: str) -> Callable[..., Awaitable[Any]]:
+    """The learner's function, or a failing verdict that says it must be `async def`."""
+    fn = getattr(module, name)
+    if not inspect.iscoroutinefunction(fn):
+        raise fail("not-async", f"{name} is not an async function.", measured=f"{name} is a {type(fn).__name__}",
+                   expected=f"async def {name}(...)", hint="Define it with `async def` so callers can await it.")
+    return fn
+
+
+@asynccontextmanager
+async def watched(interval: float = 0.01) -> AsyncIterator[LoopMonitor]:
+    """Measure the loop's health around a block of the learner's code."""
+    async with LoopMonitor(interval=interval) as monitor:
+        yield monitor
+
+
+def loop_health(monitor: LoopMonitor) -> str:
+    return (f"{monitor.missed_share:.0%} of heartbeats missed, longest stall {monitor.longest_stall:.2f} s "
+            f"in {monitor.elapsed:.2f} s")
+
+
+def assert_loop_free(monitor: LoopMonitor, *, hint: str, what: str = "your code") -> None:
+    """Fail with reason 'loop-blocked' when the heartbeat could not run while `what` ran."""
+    if monitor.missed_share > STALL_SHARE:
+        raise fail("loop-blocked", f"the event loop stalled while {what} ran.", measured=loop_health(monitor),
+                   expected=f"at most {STALL_SHARE:.0%} of heartbeats missed", hint=hint)
+
+
+def ratio_text(measured: float, ideal: float) -> str:
+    return f"{measured:.2f} s, {measured / ideal:.1f}× the ideal {ideal:.2f} s" if ideal > 0 else f"{measured:.2f} s"
+
+
+class Stopwatch:
+    """`with Stopwatch() as sw: ...; sw.seconds` — monotonic, for ratios against an ideal."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,103 @@
+"""Turn notebook cells into a submission: the setup cells, then one exercise cell.
+
+Two sources feed the same shape. pytest reads cells from .ipynb files (tags tell which
+cell is which); a notebook's check cell reads the kernel's history, because what the learner
+ran last is what they expect to be graded, saved or not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
+SETUP_PREFIX = "# Setup"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a check runs: setup code, then the learner's exercise cell."""
+
+    exercise_id: str
+    setup: str
+    cell: str
+    origin: str  # where it came from, for messages ("notebooks/03_semaphores.ipynb", "kernel")
+
+    @property
+    def source(self) -> str:
+        return self.setup + ("\n\n" if self.setup else "") + self.cell
+
+    @property
+    def cell_offset(self) -> int:
+        """Line number (0-based) in `source` where the exercise cell begins."""
+        return self.source.count("\n") - self.cell.count("\n")
+
+
+def exercise_id_of(source: str) -> str | None:
+    """The id in a cell's first line `# Exercise: <id>`, or None."""
+    first = source.lstrip("\n").split("\n", 1)[0]
+    match = EXERCISE_RE.match(first.strip())
+    return match.group("id") if match else None
+
+
+def _cell_source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _tags(cell: dict[str, Any]) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def read_notebook(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def from_notebook(path: str | Path) -> dict[str, Submission]:
+    """Every exercise in a notebook file, by id."""
+    nb = read_notebook(path)
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    setup = "\n\n".join(_cell_source(c) for c in code if "setup" in _tags(c))
+    found: dict[str, Submission] = {}
+    for cell in code:
+        if "exercise" not in _tags(cell):
+            continue
+        source = _cell_source(cell)
+        ex_id = exercise_id_of(source)
+        if ex_id is None:
+            raise ValueError(f"{path}: a cell tagged 'exercise' must start with '# Exercise: <id>'")
+        found[ex_id] = Submission(ex_id, setup, source, origin=str(path))
+    return found
+
+
+def setup_of_notebook(path: str | Path) -> str:
+    """The setup cells of a notebook, for grading code that was not written in it."""
+    nb = read_notebook(path)
+    return "\n\n".join(
+        _cell_source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code" and "setup" in _tags(c)
+    )
+
+
+def from_history(exercise_id: str, history: list[str]) -> Submission | None:
+    """The latest run of the exercise cell, with the latest run of every setup cell before it.
+
+    Setup cells are told apart by their first line (`# Setup: imports`, `# Setup: schema`, ...),
+    so re-running one replaces its earlier version instead of doubling it.
+    """
+    cell = None
+    for source in reversed(history):
+        if exercise_id_of(source) == exercise_id:
+            cell = source
+            break
+    if cell is None:
+        return None
+    setups: dict[str, str] = {}
+    for source in history:
+        first = source.lstrip("\n").split("\n", 1)[0].strip()
+        if first.startswith(SETUP_PREFIX):
+            setups[first] = source  # later runs win, first-seen order is kept
+    return Submission(exercise_id, "\n\n".join(setups.values()), cell, origin="kernel")

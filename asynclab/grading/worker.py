@@ -1,0 +1,188 @@
+"""Run one check in this process and write its verdict: `python -m asynclab.grading.worker REQUEST.json`.
+
+Why a process of its own: the learner's code may block the loop, spin forever, leak tasks or
+crash the interpreter. Here it can do all of that without touching the notebook's kernel or
+the pytest process, and a watchdog thread still writes an honest verdict when time is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from .registry import CheckFailed, Exercise, Verdict, get_exercise
+
+SUBMISSION_MODULE = "submission"
+
+
+class _Outcome:
+    """Write the verdict exactly once, whoever gets there first (check or watchdog)."""
+
+    def __init__(self, path: str, exercise_id: str) -> None:
+        self.path = path
+        self.exercise_id = exercise_id
+        self._lock = threading.Lock()
+        self.written = False
+
+    def write(self, verdict: Verdict) -> bool:
+        with self._lock:
+            if self.written:
+                return False
+            verdict.exercise = self.exercise_id
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(verdict.to_dict(), f)
+            os.replace(tmp, self.path)
+            self.written = True
+            return True
+
+
+class _Heartbeat:
+    """Remembers when the event loop last ran, so a timeout can say *why* it happened."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.running = False
+
+    async def beat(self) -> None:
+        self.running = True
+        while True:
+            self.last = time.monotonic()
+            await asyncio.sleep(0.05)
+
+
+def _start_watchdog(outcome: _Outcome, heart: _Heartbeat, deadline: float) -> None:
+    started = time.monotonic()
+
+    def watch() -> None:
+        time.sleep(deadline)
+        silent = time.monotonic() - heart.last
+        if not heart.running:
+            measured = f"your cell was still running after {deadline:.0f} s, before the check could start"
+            hint = "Look for a loop that never ends or a call that never returns at the top level of the cell."
+        elif silent > 1.0:
+            measured = (
+                f"the event loop was blocked for the last {silent:.1f} s of {time.monotonic() - started:.0f} s: "
+                "your code never gave control back"
+            )
+            hint = "A busy loop or a blocking call (time.sleep, sync I/O, heavy CPU) holds the loop. Await something, or offload it."
+        else:
+            measured = f"your code was still awaiting after {deadline:.0f} s"
+            hint = "Something waits forever: a request with no deadline, a lock never released, a queue never fed?"
+        if outcome.write(
+            Verdict(exercise="", status="timeout", reason="timeout", summary=f"timed out after {deadline:.0f} s and was stopped.", measured=measured, hint=hint)
+        ):
+            os._exit(3)
+
+    threading.Thread(target=watch, name="asynclab-grading-watchdog", daemon=True).start()
+
+
+def _where(tb: TracebackType | None, path: str, offset: int) -> str:
+    """'your exercise cell, line 7' for the innermost frame in the learner's code."""
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if frame.f_code.co_filename == path:
+            line = lineno
+    if line is None:
+        return ""
+    if line > offset:
+        return f"your exercise cell, line {line - offset}"
+    return f"a setup cell (line {line} of the setup code)"
+
+
+def _describe(exc: BaseException, path: str, offset: int) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = [_describe(e, path, offset) for e in exc.exceptions[:3]]
+        return f"{type(exc).__name__} of {len(exc.exceptions)}: " + "; ".join(leaves)
+    where = _where(exc.__traceback__, path, offset)
+    text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    return f"{text} (at {where})" if where else text
+
+
+def load_submission(source: str, folder: Path) -> tuple[ModuleType, str]:
+    """Import the submission as a real module file, so process pools can pickle its functions."""
+    path = folder / f"{SUBMISSION_MODULE}.py"
+    path.write_text(source, encoding="utf-8")
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(SUBMISSION_MODULE, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SUBMISSION_MODULE] = module
+    spec.loader.exec_module(module)
+    return module, str(path)
+
+
+def _missing(ex: Exercise, module: ModuleType) -> list[str]:
+    return [name for name in ex.defines if not hasattr(module, name)]
+
+
+async def _run(ex: Exercise, module: ModuleType, deadline: float, heart: _Heartbeat) -> Verdict:
+    from ..lab import start
+
+    beat = asyncio.create_task(heart.beat())
+    try:
+        async with asyncio.timeout(deadline):
+            lab = await start()
+            verdict = await ex.check(module, lab)
+    finally:
+        beat.cancel()
+    return verdict if verdict is not None else Verdict("", "passed", "")
+
+
+def main(argv: list[str]) -> int:
+    request: dict[str, Any] = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    ex = get_exercise(request["exercise"])
+    outcome = _Outcome(request["verdict_path"], ex.id)
+    deadline = float(request.get("deadline") or ex.deadline)
+    heart = _Heartbeat()
+    os.environ.setdefault("ASYNCLAB_NO_WIDGETS", "1")
+    _start_watchdog(outcome, heart, deadline)
+    offset = int(request["cell_offset"])
+    folder = Path(request["folder"])
+    path = str(folder / f"{SUBMISSION_MODULE}.py")
+
+    try:
+        module, path = load_submission(request["source"], folder)
+    except SyntaxError as exc:
+        line = (exc.lineno or 0) - offset
+        outcome.write(Verdict("", "error", "your exercise cell does not compile.", reason="syntax-error",
+                              measured=f"SyntaxError: {exc.msg} (line {line})", hint="Fix the syntax, run the cell, then check again."))
+        return 1
+    except BaseException as exc:  # the learner's top-level code crashed
+        outcome.write(Verdict("", "error", "your exercise cell raised an error when it ran.", reason="cell-error",
+                              measured=_describe(exc, path, offset), hint="Run the cell in the notebook to see the full error."))
+        return 1
+
+    missing = _missing(ex, module)
+    if missing:
+        outcome.write(Verdict("", "failed", f"your cell does not define {', '.join(missing)}.", reason="missing-definition",
+                              expected=f"the cell defines {', '.join(ex.defines)}", hint="Keep the names and signatures from the exercise text."))
+        return 1
+
+    try:
+        verdict = asyncio.run(_run(ex, module, deadline, heart))
+    except CheckFailed as failure:
+        verdict = Verdict("", "failed", failure.summary, reason=failure.reason, measured=failure.measured,
+                          expected=failure.expected, hint=failure.hint)
+    except TimeoutError:
+        verdict = Verdict("", "timeout", f"timed out after {deadline:.0f} s and was stopped.", reason="timeout",
+                          measured=f"your code was still awaiting after {deadline:.0f} s",
+                          hint="Something waits forever: a request with no deadline, a lock never released?")
+    except BaseException as exc:
+        verdict = Verdict("", "error", "your code raised an error during the check.", reason="crashed",
+                          measured=_describe(exc, path, offset), hint="Run your code in the notebook to see the full error.")
+    outcome.write(verdict)
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

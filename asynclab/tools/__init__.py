@@ -1,0 +1,1 @@
+"""Command-line tools for the course's own make targets."""
