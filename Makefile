@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course into $(VENV) (first time only, a few minutes)…"
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e .
+	@$(PY) -m pip install --quiet -e . -c constraints.txt
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp config/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)

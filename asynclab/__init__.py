@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from .errors import LabError, ServiceStartError, ServiceUnavailable
+from .lab import Lab, start, stop
+from .services.api_client import ApiHandle
 
-__all__ = ["LabError", "ServiceStartError", "ServiceUnavailable"]
+__all__ = ["ApiHandle", "Lab", "LabError", "ServiceStartError", "ServiceUnavailable", "start", "stop"]

@@ -1,0 +1,153 @@
+"""One lab per process: `lab = await asynclab.start()` finds or starts the course's services.
+
+    lab = await asynclab.start()    # the same Lab on every call in this process
+    lab.api.url, lab.pg.dsn
+    await asynclab.stop()           # optional: what this process started also stops at exit
+
+Addresses, in order of preference: `DATABASE_URL` (PostgreSQL only), then `ASYNCLAB_API_URL`
+and `ASYNCLAB_PG_DSN` (exported by the test session and by a kernel for its graders), then
+freshly started services. Once started, the addresses are exported into `os.environ`, so a
+grader subprocess reuses this process's servers instead of starting its own.
+
+The blocking work runs in a thread (`asyncio.to_thread`): the notebook's loop keeps ticking
+while a service starts, and a threading lock, not an asyncio one, makes concurrent callers on
+any loop, or none, share one start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ServiceStartError
+from .services.api_client import ApiHandle, start_api, wait_until_healthy
+
+if TYPE_CHECKING:
+    from .services.postgres import PgHandle
+
+API_ENV = "ASYNCLAB_API_URL"
+PG_ENV = "ASYNCLAB_PG_DSN"
+USER_PG_ENV = "DATABASE_URL"
+EXTERNAL_HEALTH_TIMEOUT = 5.0  # seconds an address from the environment gets to answer
+
+
+@dataclass(frozen=True, eq=False)
+class Lab:
+    """The running lab services: `api` (the fault-injecting HTTP API) and `pg` (PostgreSQL)."""
+
+    api: ApiHandle
+    pg: PgHandle
+
+
+class _State:
+    """Everything `start` and `stop` share; one instance per process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lab: Lab | None = None
+        self.stoppers: list[Callable[[], None]] = []  # what this process started, oldest first
+        self.exported: dict[str, str | None] = {}  # variable -> its value before we set it
+
+
+_state = _State()
+_atexit_registered = False
+
+
+async def start() -> Lab:
+    """Return this process's Lab, starting the services it needs the first time."""
+    lab = _state.lab
+    if lab is not None:
+        return lab
+    return await asyncio.to_thread(start_sync)
+
+
+async def stop() -> None:
+    """Stop what this process started and forget the Lab; `start()` afterwards starts afresh."""
+    await asyncio.to_thread(stop_sync)
+
+
+def start_sync() -> Lab:
+    """`start()` for code without a running loop (pytest's conftest). Blocks until ready."""
+    global _atexit_registered
+    state = _state
+    with state.lock:
+        if state.lab is None:
+            state.lab = _start(state)
+            if not _atexit_registered:
+                atexit.register(_stop_at_exit)
+                _atexit_registered = True
+        return state.lab
+
+
+def stop_sync() -> None:
+    """`stop()` without a loop. Stops everything it can, then raises the first error, if any."""
+    state = _state
+    with state.lock:
+        stoppers, state.stoppers, state.lab = state.stoppers, [], None
+        for name, before in state.exported.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        state.exported.clear()
+        errors: list[BaseException] = []
+        for stop_one in reversed(stoppers):
+            try:
+                stop_one()
+            except Exception as exc:  # keep stopping the rest
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _stop_at_exit() -> None:
+    try:
+        stop_sync()
+    except Exception:
+        pass  # the services also die with this process: nothing more to do at exit
+
+
+def _start(state: _State) -> Lab:
+    stoppers: list[Callable[[], None]] = []
+    try:
+        lab = Lab(api=_resolve_api(stoppers), pg=_resolve_pg(stoppers))
+    except BaseException:
+        for stop_one in reversed(stoppers):
+            stop_one()
+        raise
+    state.stoppers = stoppers
+    for name, value in ((API_ENV, lab.api.url), (PG_ENV, lab.pg.dsn)):
+        if os.environ.get(name) != value:
+            state.exported[name] = os.environ.get(name)
+            os.environ[name] = value
+    return lab
+
+
+def _resolve_api(stoppers: list[Callable[[], None]]) -> ApiHandle:
+    url = os.environ.get(API_ENV)
+    if url:
+        try:
+            wait_until_healthy(url, EXTERNAL_HEALTH_TIMEOUT)
+        except ServiceStartError as exc:
+            raise ServiceStartError(f"{API_ENV}={url} is set but does not answer ({exc}). "
+                                    f"Unset {API_ENV} to let the lab start its own server.") from exc
+        return ApiHandle(url)
+    api, child = start_api()
+    stoppers.append(child.stop)
+    return api
+
+
+def _resolve_pg(stoppers: list[Callable[[], None]]) -> PgHandle:
+    from .services.postgres import PgHandle, start_postgres
+
+    dsn = os.environ.get(USER_PG_ENV) or os.environ.get(PG_ENV)
+    if dsn:
+        return PgHandle.external(dsn)
+    pg = start_postgres()
+    stoppers.append(pg.stop)
+    return pg
