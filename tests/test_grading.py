@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -103,3 +107,20 @@ def test_check_in_a_real_kernel_survives_a_hanging_answer() -> None:
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "⏱️ 00-warm-up: timed out" in text
     assert "💡 Hint 1 of 3" in text and "kernel alive" in text
+
+
+@pytest.mark.parametrize(("cell", "outcome"), [(RIGHT, "3 passed"), (STARTER, "1 failed, 2 passed")], ids=["right", "starter"])
+def test_check_under_nbval_grades_the_cell_and_fails_the_run_when_it_must_pass(
+    cell: str, outcome: str, tmp_path: Path
+) -> None:
+    """nbval runs cells with store_history=False, so check() must not depend on `In`."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from asynclab import check"), nbformat.v4.new_code_cell(cell),
+                nbformat.v4.new_code_cell('check("00-warm-up")')]
+    path = tmp_path / "graded.ipynb"
+    nbformat.write(nb, path)
+    env = {**os.environ, "ASYNCLAB_CHECKS_MUST_PASS": "1"}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", str(path),
+                          "--rootdir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    summary = run.stdout.strip().splitlines()[-1]
+    assert summary.startswith(outcome), run.stdout[-2000:]

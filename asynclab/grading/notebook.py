@@ -22,6 +22,34 @@ class CheckDidNotPass(AssertionError):
     """Raised only when ASYNCLAB_CHECKS_MUST_PASS=1 (the solution notebooks under nbval)."""
 
 
+_ran: list[str] = []
+
+
+def _record(result: object) -> None:
+    info = getattr(result, "info", None)
+    source = getattr(info, "raw_cell", None)
+    if source:
+        _ran.append(str(source))
+
+
+def _install_recorder() -> None:
+    """Record every cell this kernel runs, from the one that imported asynclab on.
+
+    `In` is not enough: nbval (and any client that executes with store_history=False) leaves
+    it empty. A post_run_cell callback registered while a cell runs is still called for that
+    same cell, so the cell that imported asynclab is recorded too.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return
+    shell = get_ipython()
+    if shell is None or getattr(shell, "_asynclab_recorder", False):
+        return
+    shell.events.register("post_run_cell", _record)
+    shell._asynclab_recorder = True
+
+
 def _history() -> list[str]:
     try:
         from IPython import get_ipython
@@ -30,7 +58,8 @@ def _history() -> list[str]:
     shell = get_ipython()
     if shell is None:
         return []
-    return [str(s) for s in shell.user_ns.get("In", [])[:-1] if s]  # the last entry is this check cell
+    stored = [str(s) for s in shell.user_ns.get("In", [])[:-1] if s]  # the last entry is this check cell
+    return stored + _ran  # cells run before the import, then everything since; the latest run wins
 
 
 def _submission(exercise_id: str) -> Submission | None:
@@ -47,6 +76,8 @@ def check(exercise_id: str) -> None:
     submission = _submission(exercise_id)
     if submission is None:
         print(f"❓ {exercise_id}: run the exercise cell first (the one that starts with '# Exercise: {exercise_id}').")
+        if os.environ.get(MUST_PASS_ENV) == "1":
+            raise CheckDidNotPass(f"{exercise_id}: no exercise cell was run in this kernel")
         return
     print(f"⏳ Checking {exercise_id} against the lab (at most {ex.deadline:.0f} s)…", flush=True)
     verdict = run_check(submission)
@@ -69,3 +100,6 @@ def hint(exercise_id: str) -> None:
     _hint_level[exercise_id] = level + 1
     more = " Run hint() again for the next one." if level + 1 < len(ex.hints) else " That was the last hint."
     print(f"💡 Hint {level + 1} of {len(ex.hints)} for {exercise_id}: {ex.hints[level]}\n  {more.strip()}")
+
+
+_install_recorder()

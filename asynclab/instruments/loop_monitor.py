@@ -91,7 +91,6 @@ class LoopMonitor:
         self._clock_offset = 0.0  # loop.time() - time.monotonic()
         self._t0: float | None = None
         self._t_end: float | None = None
-        self._due = 0.0
         self._ticks = 0
         self._stalls: list[Stall] = []
         self._lag_t = array("d")
@@ -142,7 +141,6 @@ class LoopMonitor:
     # -- heartbeat -------------------------------------------------------------------------
     def _schedule(self, due: float) -> None:
         assert self._loop is not None
-        self._due = due
         self._handle = self._loop.call_at(due + self._clock_offset, self._beat)
 
     def _beat(self) -> None:
@@ -246,7 +244,7 @@ class LoopMonitor:
     def lags(self) -> list[tuple[float, float]]:
         """(seconds since start, lag in seconds) for every heartbeat, and for the stop."""
         n = min(len(self._lag_t), len(self._lag_v))
-        return list(zip(self._lag_t[:n], self._lag_v[:n]))
+        return list(zip(self._lag_t[:n], self._lag_v[:n], strict=True))
 
     def recent_lag(self, window: float = 0.5) -> float:
         """The largest heartbeat lag in the last `window` seconds (for a live display)."""

@@ -11,8 +11,10 @@ Two ways to record:
             for url in urls:
                 tg.create_task(fetch(url), name=url)
 
-Waiting (for a semaphore, a pool, a lock) is recorded with `tl.waiting(label)` or
-`tl.acquire(sem)` and drawn as a lighter part of the bar, so a picture shows "3 run, 9 wait".
+Waiting (for a semaphore, a pool, a lock) is recorded with `tl.waiting(label)`, `tl.acquire(sem)`
+or `tl.span(name, acquire=sem)` and drawn as a lighter part of the bar, so a picture shows
+"3 run, 9 wait", and `max_concurrent()` counts only the part that is not waiting. Use spans or
+task tracking for a given piece of code, not both: a span inside a tracked task is a second bar.
 
 Task tracking installs a task factory while the timeline is active and restores the previous
 one on exit. It records only tasks created from the code inside the `with` block (and their
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextlib
 import contextvars
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -44,7 +48,8 @@ OUTCOMES = ("ok", "error", "cancelled", "running")
 # Timelines tracking tasks in the current context (a tuple, so nested timelines both see a task).
 _tracking: contextvars.ContextVar[tuple[Timeline, ...]] = contextvars.ContextVar("asynclab_tracking", default=())
 # The innermost explicit span in the current context, for `waiting()`.
-_current_span: contextvars.ContextVar[Span | None] = contextvars.ContextVar("asynclab_span", default=None)
+_current_span: contextvars.ContextVar[tuple[Timeline, Span] | None] = contextvars.ContextVar("asynclab_span",
+                                                                                           default=None)
 
 
 @dataclass
@@ -56,7 +61,7 @@ class Wait:
     label: str = "waiting"
 
 
-@dataclass
+@dataclass(eq=False)
 class Span:
     """One bar of the timeline. Times are seconds since the timeline started; `end` is None while running."""
 
@@ -67,6 +72,9 @@ class Span:
     kind: str = "span"  # "span" (explicit), "task" (tracked) or "wait" (a wait outside any span)
     error: str | None = None
     waits: list[Wait] = field(default_factory=list)
+    # How often a tracked task has given control back to the loop (kept by the coroutine proxy).
+    _suspensions: int = field(default=0, repr=False)
+    _task: weakref.ReferenceType[asyncio.Task[Any]] | None = field(default=None, repr=False)
 
     @property
     def duration(self) -> float | None:
@@ -119,19 +127,23 @@ class _TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
         if not self._started:
             self._first_run()
         try:
-            return self._coro.send(value)
+            result = self._coro.send(value)
         except BaseException as exc:
             self._timeline._finish(self._span, None if isinstance(exc, StopIteration) else exc)
             raise
+        self._span._suspensions += 1
+        return result
 
     def throw(self, *args: Any) -> Any:
         if not self._started:
             self._first_run()
         try:
-            return self._coro.throw(*args)
+            result = self._coro.throw(*args)
         except BaseException as exc:
             self._timeline._finish(self._span, None if isinstance(exc, StopIteration) else exc)
             raise
+        self._span._suspensions += 1
+        return result
 
     def close(self) -> None:
         self._coro.close()
@@ -149,28 +161,47 @@ class _TracedCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
 class _SpanContext:
     """`with` and `async with` for one explicit span."""
 
-    def __init__(self, timeline: Timeline, name: str) -> None:
+    def __init__(self, timeline: Timeline, name: str, acquire: Any = None) -> None:
         self._timeline = timeline
         self._name = name
-        self._token: contextvars.Token[Span | None] | None = None
+        self._lock = acquire
+        self._token: contextvars.Token[tuple[Timeline, Span] | None] | None = None
         self.span: Span | None = None
 
     def __enter__(self) -> Span:
         self.span = self._timeline._open(self._name, kind="span")
-        self._token = _current_span.set(self.span)
+        self._token = _current_span.set((self._timeline, self.span))
         return self.span
 
     def __exit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         assert self.span is not None and self._token is not None
-        _current_span.reset(self._token)
+        with contextlib.suppress(ValueError):  # exited in another context than entered
+            _current_span.reset(self._token)
         self._timeline._finish(self.span, exc)
 
     async def __aenter__(self) -> Span:
-        return self.__enter__()
+        span = self.__enter__()
+        if self._lock is not None:
+            try:
+                await self._lock.acquire()
+            except BaseException as exc:
+                self.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            finally:  # the span began waiting the moment it began
+                span.waits.append(Wait(span.start, self._timeline.now(), _lock_label(self._lock)))
+        return span
 
     async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self.__exit__(et, exc, tb)
+        try:
+            if self._lock is not None:
+                self._lock.release()
+        finally:
+            self.__exit__(et, exc, tb)
+
+
+def _lock_label(lock: Any) -> str:
+    return f"waiting for {type(lock).__name__.lower()}"
 
 
 class Timeline:
@@ -213,11 +244,12 @@ class Timeline:
             self._previous_factory = self._loop.get_task_factory()
             self._loop.set_task_factory(self._factory)
             self._factory_installed = True
-            self._token = _tracking.set(_tracking.get() + (self,))
+            self._token = _tracking.set((*_tracking.get(), self))
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._t_end = time.monotonic()
+        self._refresh_names()
         if self._token is not None:
             try:
                 _tracking.reset(self._token)
@@ -253,6 +285,15 @@ class Timeline:
         if task is not None:
             span.name = task.get_name()
             self._task_spans[task] = span
+            # An eager task (3.12+) runs before create_task() names it: read the name again later.
+            span._task = weakref.ref(task)
+            task.add_done_callback(lambda t: setattr(span, "name", t.get_name()))
+
+    def _refresh_names(self) -> None:
+        for span in self.spans:
+            task = span._task() if span._task is not None else None
+            if task is not None:
+                span.name = task.get_name()
 
     # -- spans -------------------------------------------------------------------------------
     def _open(self, name: str, *, kind: str) -> Span:
@@ -270,17 +311,19 @@ class Timeline:
             if task is not None and self._task_spans.get(task) is span:
                 del self._task_spans[task]
 
-    def span(self, name: str) -> _SpanContext:
+    def span(self, name: str, *, acquire: Any = None) -> _SpanContext:
         """Record one bar: `async with tl.span("fetch 3"): ...` (plain `with` works too).
 
         The outcome is "ok", "error" (with the exception's text) or "cancelled".
+        `acquire=sem` makes the span wait for `sem` first (drawn as a wait) and hold it until
+        the end: `async with tl.span(f"fetch {i}", acquire=sem): ...`.
         """
-        return _SpanContext(self, name)
+        return _SpanContext(self, name, acquire)
 
     def _span_for_wait(self) -> Span | None:
-        span = _current_span.get()
-        if span is not None and span in self.spans and span.end is None:
-            return span
+        current = _current_span.get()
+        if current is not None and current[0] is self and current[1].end is None:
+            return current[1]
         try:
             task = asyncio.current_task()
         except RuntimeError:
@@ -299,17 +342,26 @@ class Timeline:
 
     @contextmanager
     def waiting(self, label: str = "waiting") -> Iterator[None]:
-        """Mark the enclosed await as waiting: `with tl.waiting("semaphore"): await sem.acquire()`."""
+        """Mark the enclosed await as waiting: `with tl.waiting("semaphore"): await sem.acquire()`.
+
+        When a tracked task starts with a wait (it has not yet given control back to the loop),
+        the wait is drawn from the task's start: the few microseconds before it are not "running
+        concurrently" with anything, and counting them would break `max_concurrent()`.
+        """
         start = time.monotonic()
+        span = self._span_for_wait()
+        from_start = span is not None and span.kind == "task" and not span.waits and span._suspensions == 0
         try:
             yield
         finally:
-            self.mark_wait(start, time.monotonic(), label)
+            if span is not None and from_start:
+                start = span.start + self._t0
+            self.mark_wait(start, time.monotonic(), label, span)
 
     @asynccontextmanager
     async def acquire(self, lock: Any, label: str | None = None) -> AsyncIterator[None]:
         """`async with tl.acquire(sem):` holds `sem` for the block, drawing the wait for it as a wait."""
-        with self.waiting(label or f"waiting for {type(lock).__name__.lower()}"):
+        with self.waiting(label or _lock_label(lock)):
             await lock.acquire()
         try:
             yield
