@@ -93,7 +93,7 @@ def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
     kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
     handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:
-        return ctypes.get_last_error() == ERROR_ACCESS_DENIED  # it exists, it is not ours
+        return ctypes.get_last_error() == ERROR_ACCESS_DENIED  # type: ignore[attr-defined,no-any-return]  # exists, not ours
     try:
         code = wintypes.DWORD()
         if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):

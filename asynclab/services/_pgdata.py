@@ -40,18 +40,12 @@ def base_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 @dataclass
 class Slot:
-    """A data folder this process owns until `release()` or its exit."""
+    """A data folder this process owns until it exits."""
 
     index: int
     data_dir: Path
     log_file: Path
-    _fd: int = field(repr=False)
-
-    def release(self) -> None:
-        """Give the slot back (process exit does the same)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+    lock_fd: int = field(repr=False)  # held open for the keeper's life; exit releases the lock
 
 
 def claim_slot(base: Path) -> Slot:
