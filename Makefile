@@ -13,7 +13,7 @@ JOBS ?= 2
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: lab record test test-unit test-nbval test-grading test-starters test-generated test-orphans notebooks bench clean help
+.PHONY: lab record test test-browser test-unit test-nbval test-grading test-starters test-generated test-orphans notebooks bench clean help
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
@@ -37,7 +37,7 @@ $(XDG_RUNTIME_DIR):
 lab: $(STAMP) | $(XDG_RUNTIME_DIR)
 	@echo "Starting JupyterLab on notebooks/. Open the http://127.0.0.1:$(PORT)/lab?token=… URL printed below."
 	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--ServerApp.root_dir=notebooks --ServerApp.open_browser=False
+		--ServerApp.root_dir=notebooks --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP) | $(XDG_RUNTIME_DIR)
 	@$(PY) -m asynclab.tools.testrun \
@@ -46,6 +46,17 @@ test: $(STAMP) | $(XDG_RUNTIME_DIR)
 		"graders on solutions" -- $(PYTEST) -n $(JOBS) exercises_tests \
 		"graders on starters"  -- $(PYTEST) -n $(JOBS) exercises_tests --notebooks notebooks --expect fail \
 		"notebooks/ is generated" -- $(PY) -m asynclab.authoring.generate --check \
+		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
+
+BROWSER_STAMP := $(VENV)/.asynclab-browser
+$(BROWSER_STAMP): $(STAMP)
+	@$(PY) -m pip install --quiet -e '.[browser]' -c constraints.txt
+	@touch $(BROWSER_STAMP)
+
+# Notebook 00 in real headless Chromium against `make lab` (needs: apt-get install chromium).
+test-browser: $(BROWSER_STAMP) | $(XDG_RUNTIME_DIR)
+	@$(PY) -m asynclab.tools.testrun \
+		"browser: make lab + notebook 00" -- $(PYTEST) -p no:xdist tests_browser \
 		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
 
 notebooks: $(STAMP)

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 
 COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
 
@@ -51,7 +52,7 @@ def run_step(cmd: list[str]) -> tuple[int, dict[str, int]]:
 
 
 def main(argv: list[str]) -> int:
-    os.environ.setdefault("ASYNCLAB_TEST_STARTED", str(time.time()))
+    os.environ.setdefault("ASYNCLAB_TEST_RUN", uuid.uuid4().hex)  # inherited by all we start: see orphans.py
     steps = parse_steps(argv)
     results = []
     totals: dict[str, int] = {}
