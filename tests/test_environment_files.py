@@ -88,3 +88,13 @@ def test_compose_wires_database_url_and_publishes_only_on_loopback() -> None:
     assert lab["environment"]["DATABASE_URL"].startswith("postgresql://")
     assert "@db:" in lab["environment"]["DATABASE_URL"]
     assert "POSTGRES_PASSWORD" not in db.get("environment", {}), "no secrets in the repository"
+
+
+def test_readme_shows_the_two_commands_and_a_binder_badge_that_opens_notebook_00() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_screen = readme[:2500]
+    assert "make lab" in first_screen and "make test" in first_screen
+    badge = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+", first_screen)
+    assert badge, "the Binder badge belongs on the first screen"
+    target = re.search(r"urlpath=lab/tree/(notebooks/00_[a-z_]+\.ipynb)", badge.group(0))
+    assert target and (ROOT / target.group(1)).exists(), f"the badge must open notebook 00: {badge.group(0)}"

@@ -157,6 +157,11 @@ def plot_timeline(timeline: Timeline, title: str = "Task timeline") -> Figure:
     return fig
 
 
+def _number(value: float) -> str:
+    """Counts read as counts ("50 requests"), measurements keep two decimals ("0.21 s")."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
 def plot_bars(labels: Sequence[str], values: Sequence[float], ideal: float | None = None,
               title: str = "Broken vs fixed", unit: str = "s") -> Figure:
     """Horizontal bars for a broken-vs-fixed comparison, with the ideal as a dashed line.
@@ -177,11 +182,11 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], ideal: float | Non
     ax.barh(range(len(values)), values, color=colors, height=0.6)
     top = max([*values, ideal or 0.0, 1e-9])
     for i, v in enumerate(values):
-        text = f"{v:.2f} {unit}" + (f"  ({v / ideal:.1f}× ideal)" if ideal else "")
+        text = f"{_number(v)} {unit}" + (f"  ({v / ideal:.1f}× ideal)" if ideal else "")
         ax.annotate(text, (v, i), xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
     if ideal is not None:
         ax.axvline(ideal, color="#333333", ls="--", lw=1.2)
-        ax.annotate(f"ideal {ideal:.2f} {unit}", (ideal, -0.5), xytext=(3, 2), textcoords="offset points",
+        ax.annotate(f"ideal {_number(ideal)} {unit}", (ideal, -0.5), xytext=(3, 2), textcoords="offset points",
                     fontsize=8, va="bottom")
     ax.set_yticks(range(len(labels)), list(labels), fontsize=8)
     ax.set_ylim(len(labels) - 0.5, -0.9 if ideal is not None else -0.5)
