@@ -1,0 +1,474 @@
+"""Checks for notebook 01 · The event loop is not a thread pool.
+
+01-unblock-handler
+    `get_user(user_id, client, pool)` must wait PAUSE s, fetch the API's profile through the
+    given `client` and read the users row through the given asyncpg `pool`, without blocking the
+    loop. The check gives it an httpx.AsyncClient on a fresh API scope (every request answers
+    after PROFILE_MS, through the client's default `ms` parameter) and an asyncpg pool of 10
+    whose `setup` hook counts acquisitions. Rounds:
+    1. A warm-up call inside `find_blocking()`: it names every blocking call a handler makes
+       (time.sleep, httpx.get, psycopg...) by line, for the verdict. A sampling thread also notes
+       which line of the learner's code held the loop, for blocking that no patch knows about
+       (a new AsyncClient per call, CPU work).
+    2. One timed call: the reference time t1.
+    3. A probe of 5 concurrent calls: a handler that blocks for its whole duration (stalls over
+       PROBE_BLOCKED of the probe) fails here in about 5 × t1, instead of 50 × t1.
+    4. 50 concurrent calls: stalls (no heartbeat for 50 ms or more) may cover at most STALL_SHARE
+       of the run, the results must match the DB row merged with the API profile, every call must
+       go through the given client (the scope's request counter) and pool (the acquire counter),
+       and the 50 calls must finish within 2 × t1 (+ a small constant for 50 fresh connections).
+       When the stall or
+       time rule fails, the 50 calls run once more and the second run decides: one hiccup of a
+       busy machine (a descheduled process, a garbage collection) must not fail a right answer.
+    The loop's default thread pool is fixed at 5 threads (what asyncio gives a 1-core machine,
+    Binder's size), so `await asyncio.to_thread(time.sleep, PAUSE)` fails the same way on every
+    machine: 50 pauses queue for 5 threads. That is notebook 01's shared-pool lesson.
+
+01-offload-cpu
+    `hash_passwords(passwords)` must hash 16 passwords with `hash_password` (hashlib PBKDF2, which
+    releases the GIL) without stalling the loop (same rule), return them in order, and take at
+    most 1.5× the inline time, which the check measures itself in the same run (before and after;
+    the larger).
+    Like the other check, it measures a second time when the first attempt stalled or was slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import time
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any, NoReturn
+
+import httpx
+
+from ...lab import Lab
+from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, watched
+from ..registry import exercise, fail, passed
+
+# --- 01-unblock-handler -------------------------------------------------------------------
+CALLS = 50
+PROBE_CALLS = 5
+PAUSE = 0.2  # defaults; the setup cell's PAUSE / PROFILE_MS win when present
+PROFILE_MS = 200
+POOL_SIZE = 10
+SLOWDOWN = 2.0  # 50 concurrent calls may take at most this × one call ...
+SLACK = 0.15  # ... plus this many seconds: 50 fresh TCP connections and a busy 2-core machine
+PROBE_BLOCKED = 0.6  # the 5-call probe fails only a clear block; borderline cases go on to the 50 calls
+DEFAULT_POOL_THREADS = 5  # what asyncio gives a 1-core machine: min(32, cpu_count + 4)
+FIRST_ID = 101  # the 50 calls ask for users 101..150; the single calls for 7 and 8
+SINGLE_IDS = (7, 8)
+
+# --- 01-offload-cpu -----------------------------------------------------------------------
+PASSWORDS = [f"correct-horse-{i}" for i in range(16)]
+CPU_SLOWDOWN = 1.5
+
+EXPECTED_FREE = f"the loop blocked at most {STALL_SHARE:.0%} of the time (stalls of 50 ms or more)"
+
+SAMPLE_EVERY = 0.004  # the line sampler's period (s)
+BLAME_MIN = 0.02  # a line must hold the loop this long (s, summed) to be named
+
+
+def _stalled(monitor: Any) -> bool:
+    """Blocked: stalls (no heartbeat for 50 ms or more) cover more than STALL_SHARE of the run.
+
+    Stalls, not missed ticks: on a loaded 2-core machine a healthy loop's heartbeats run a few
+    ms late and up to ~40% of them miss their slot, but they do not stop for 50 ms at a time.
+    """
+    return bool(monitor.blocked_share > STALL_SHARE)
+
+
+# --- naming the blocking lines ------------------------------------------------------------
+class _LineSampler:
+    """A thread that notes which line of the submission the loop thread is executing.
+
+    When the loop thread is inside the learner's code at a sample, that code is running *on the
+    loop* right now (a suspended coroutine has no frame on the stack). Summed over samples, a
+    line that holds the loop stands out; healthy async code is caught in a sample rarely, if at
+    all. This sees what no patch knows about: CPU work, C extensions, creating a client.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.thread_id = threading.get_ident()
+        self.seconds: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="asynclab-01-line-sampler", daemon=True)
+
+    def _line(self, frame: FrameType | None) -> int | None:
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                return frame.f_lineno
+            frame = frame.f_back
+        return None
+
+    def _run(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.wait(SAMPLE_EVERY):
+            now = time.perf_counter()
+            frame = sys._current_frames().get(self.thread_id)
+            try:
+                line = self._line(frame)
+            finally:
+                frame = None
+            if line is not None:
+                self.seconds[line] += min(now - last, 4 * SAMPLE_EVERY)
+            last = now
+
+    def __enter__(self) -> _LineSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def heavy(self) -> list[tuple[int, float]]:
+        return [(line, s) for line, s in self.seconds.most_common() if s >= BLAME_MIN]
+
+
+class _Source:
+    """The submission file: its lines, and where the exercise cell starts in it."""
+
+    def __init__(self, module: ModuleType, exercise_id: str) -> None:
+        self.path = str(getattr(module, "__file__", "") or "")
+        try:
+            self.lines = Path(self.path).read_text(encoding="utf-8").split("\n")
+        except OSError:
+            self.lines = []
+        marker = f"# Exercise: {exercise_id}"
+        self.offset = next((i for i, text in enumerate(self.lines) if text.strip() == marker), 0)
+
+    def code(self, lineno: int, width: int = 48) -> str:
+        text = self.lines[lineno - 1].strip() if 0 < lineno <= len(self.lines) else ""
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    def where(self, lineno: int) -> str:
+        """'line 7' in the exercise cell (its `# Exercise:` line is line 1), or 'a setup cell'."""
+        return f"line {lineno - self.offset}" if lineno > self.offset else "a setup cell"
+
+
+def _blame(source: _Source, report: Any, sampler: _LineSampler | None) -> list[str]:
+    """Readable names for what blocked: find_blocking's calls first, then lines the sampler saw."""
+    named: list[str] = []
+    lines_named: set[int] = set()
+    for call in list(getattr(report, "calls", [])) + list(getattr(report, "slow_steps", [])):
+        if call.filename != source.path:
+            continue  # the lab's own code, or a library's
+        function = str(call.function)
+        if function.endswith("__exit__"):
+            continue  # closing a psycopg connection: its `with` line is named already by connect
+        if call.kind == "slow-step":
+            function = f"`{source.code(call.lineno)}`"
+        entry = f"{function} ({source.where(call.lineno)})"
+        if entry not in named:
+            named.append(entry)
+        lines_named.add(call.lineno)
+    if sampler is not None:
+        for line, seconds in sampler.heavy():
+            if line not in lines_named:
+                named.append(f"`{source.code(line)}` ({source.where(line)})")
+                lines_named.add(line)
+    return named
+
+
+def _blocked_text(named: list[str]) -> str:
+    return ("blocking calls: " + ", ".join(named[:5])) if named else ""
+
+
+@contextlib.contextmanager
+def _count_async_clients() -> Iterator[list[int]]:
+    """Count httpx.AsyncClient objects created while the block runs (the learner's, not ours)."""
+    created = [0]
+    original = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        created[0] += 1
+        original(self, *args, **kwargs)
+
+    httpx.AsyncClient.__init__ = counting_init  # type: ignore[method-assign]
+    try:
+        yield created
+    finally:
+        httpx.AsyncClient.__init__ = original  # type: ignore[method-assign]
+
+
+class _CountingPool(ThreadPoolExecutor):
+    """The loop's default executor during the check: counts the jobs sent to it (to_thread)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=DEFAULT_POOL_THREADS, thread_name_prefix="asynclab-01-default")
+        self.jobs = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.jobs += 1
+        return super().submit(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _unawaited_coroutines() -> Iterator[list[str]]:
+    """Record "coroutine ... was never awaited" warnings raised while the block runs."""
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            yield found
+        finally:
+            found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
+
+
+# --- 01-unblock-handler -------------------------------------------------------------------
+UNBLOCK_HINTS = [
+    "Fifty calls took about fifty times as long as one. Which three lines of get_user never `await` "
+    "anything, and what does the loop do while they run?",
+    "Each blocking line has an async twin that awaits: `asyncio.sleep` for `time.sleep`, the given "
+    "`client` (an httpx.AsyncClient) for `httpx.get`, and the given asyncpg `pool` for `psycopg`. "
+    "asyncpg writes placeholders as $1, psycopg as %s: the setup cell has USER_SQL for asyncpg. "
+    "Docs: https://www.python-httpx.org/async/ and "
+    "https://magicstack.github.io/asyncpg/current/usage.html#connection-pools",
+    "Almost there:\n"
+    "    await asyncio.sleep(PAUSE)\n"
+    "    response = await client.get(f\"/users/{user_id}\")\n"
+    "    response.raise_for_status()\n"
+    "    row = await pool.fetchrow(USER_SQL, user_id)\n"
+    "    return {**dict(row), **response.json()}",
+]
+
+
+async def _expected_users(lab: Lab, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The right answer for each id: the users row (id, name, email) merged with the API profile."""
+    import asyncpg
+
+    reference = lab.api.scoped()  # a scope of its own: the learner's scope counts only the learner
+    conn = await asyncpg.connect(lab.pg.dsn)
+    try:
+        rows = await conn.fetch("SELECT id, name, email FROM users WHERE id = ANY($1::int[])", ids)
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=reference.url, timeout=10, trust_env=False) as client:
+        profiles = await asyncio.gather(*(client.get(f"/users/{i}") for i in ids))
+    expected = {row["id"]: dict(row) for row in rows}
+    for i, response in zip(ids, profiles):
+        expected.setdefault(i, {"id": i}).update(response.raise_for_status().json())
+    return expected
+
+
+def _wrong(results: dict[int, Any], expected: dict[int, dict[str, Any]]) -> tuple[int, Any, dict[str, Any]] | None:
+    for user_id, got in results.items():
+        want = expected[user_id]
+        if not isinstance(got, Mapping) or any(got.get(k) != v for k, v in want.items()):
+            return user_id, got, want
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(dict(value)) if isinstance(value, Mapping) else f"a {type(value).__name__}: {value!r}"
+    return text if len(text) <= 150 else text[:149] + "…"
+
+
+@exercise(
+    "01-unblock-handler",
+    defines=["get_user"],
+    starter_reason="loop-blocked",
+    deadline=45,
+    needs_db=True,
+    hints=UNBLOCK_HINTS,
+)
+async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
+    import asyncpg
+
+    get_user = require_coroutine_function(module, "get_user")
+    source = _Source(module, "01-unblock-handler")
+    profile_ms = int(getattr(module, "PROFILE_MS", PROFILE_MS))
+    ids = list(range(FIRST_ID, FIRST_ID + CALLS))
+    expected = await _expected_users(lab, [*SINGLE_IDS, *ids])
+
+    loop = asyncio.get_running_loop()
+    default_pool = _CountingPool()
+    loop.set_default_executor(default_pool)
+    api = lab.api.scoped()
+    acquired = [0]
+
+    async def count_acquire(conn: Any) -> None:
+        acquired[0] += 1
+
+    from ...instruments.blocking import find_blocking
+
+    client = httpx.AsyncClient(base_url=api.url, params={"ms": profile_ms}, timeout=10, trust_env=False)
+    pool = await asyncpg.create_pool(lab.pg.dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, setup=count_acquire,
+                                     server_settings={"application_name": "asynclab-check-01"})
+    try:
+        with _unawaited_coroutines() as unawaited, _count_async_clients() as clients:
+            # 1. Warm-up, with the finder on: it names the blocking calls for the verdict.
+            with _LineSampler(source.path) as warm_sampler:
+                async with find_blocking() as report:
+                    first = await get_user(SINGLE_IDS[0], client, pool)
+            named = _blame(source, report, warm_sampler)
+
+            # 2. One call, timed: the reference.
+            with Stopwatch() as one:
+                second = await get_user(SINGLE_IDS[1], client, pool)
+            t1 = one.seconds
+
+            # 3. A few at once: a handler that blocks all the way fails here, quickly.
+            with _LineSampler(source.path) as sampler:
+                async with watched() as probe:
+                    await asyncio.gather(*(get_user(i, client, pool) for i in ids[:PROBE_CALLS]))
+            if probe.blocked_share > PROBE_BLOCKED:
+                _fail_blocked(source, named or _blame(source, None, sampler), probe, PROBE_CALLS, clients[0])
+
+            # 4. Fifty at once. A second run only when the first stalled or was slow: on a busy
+            # machine one hiccup can spoil a run; a blocking handler fails both.
+            limit = SLOWDOWN * t1 + SLACK
+            for runs in (1, 2):
+                with _LineSampler(source.path) as sampler:
+                    async with watched() as monitor:
+                        with Stopwatch() as many:
+                            results = await asyncio.gather(*(get_user(i, client, pool) for i in ids))
+                if not (_stalled(monitor) or many.seconds > limit):
+                    break
+        stats = await api.stats()
+    finally:
+        await client.aclose()
+        await pool.close()
+
+    if _stalled(monitor):
+        _fail_blocked(source, named or _blame(source, None, sampler), monitor, CALLS, clients[0])
+
+    got = {SINGLE_IDS[0]: first, SINGLE_IDS[1]: second, **dict(zip(ids, results))}
+    wrong = _wrong(got, expected)
+    if wrong is not None:
+        user_id, value, want = wrong
+        raise fail("wrong-result", f"get_user({user_id}) returned the wrong thing.",
+                   measured=f"got {_shown(value)}", expected=f"{want} (the users row merged with the API's profile)",
+                   hint="Return a dict: the row's id, name and email plus the profile's tier and score, "
+                        "e.g. {**dict(row), **response.json()}.")
+
+    total_calls = len(SINGLE_IDS) + PROBE_CALLS + runs * CALLS
+    if stats["requests"] < total_calls:
+        raise fail("client-not-used", "get_user did not send its requests through the client it was given.",
+                   measured=f"{stats['requests']} of {total_calls} calls reached the API through `client`",
+                   expected="every call uses `await client.get(...)` on the client passed in",
+                   hint="Use the `client` argument (its base URL already points at the API): "
+                        "client.get(f\"/users/{user_id}\"). Don't build URLs from API_URL or make your own client.")
+    if acquired[0] < total_calls:
+        raise fail("pool-not-used", "get_user did not query through the pool it was given.",
+                   measured=f"{acquired[0]} of {total_calls} calls took a connection from `pool`",
+                   expected="every call queries with `pool.fetchrow(...)` or `async with pool.acquire()`",
+                   hint="Use the `pool` argument: `row = await pool.fetchrow(USER_SQL, user_id)`. "
+                        "Connections of your own skip the pool's reuse and its limit (notebook 04).")
+    if unawaited:
+        raise fail("not-awaited", "a coroutine in get_user was created but never awaited, so it never ran.",
+                   measured=unawaited[0].split("\n", 1)[0], expected="every coroutine awaited",
+                   hint="Calling `asyncio.sleep(PAUSE)` only makes a coroutine object; "
+                        "`await asyncio.sleep(PAUSE)` runs it.")
+
+    if many.seconds > limit:
+        queued = default_pool.jobs >= CALLS // 2
+        raise fail("too-slow", f"{CALLS} concurrent calls took far longer than one call.",
+                   measured=f"{many.seconds:.2f} s for {CALLS} calls, {many.seconds / t1:.1f}× one call ({t1:.2f} s)"
+                            + (f"; {default_pool.jobs} jobs went to the default thread pool, which has "
+                               f"{DEFAULT_POOL_THREADS} threads here" if queued else ""),
+                   expected=f"at most {SLOWDOWN:g}× one call + {SLACK:g} s = {limit:.2f} s",
+                   hint=("asyncio.to_thread shares one small default pool (5 threads on a 1-core machine): 50 pauses "
+                         "queue for it. A pause needs no thread at all: await asyncio.sleep(PAUSE)." if queued else
+                         "Are the calls waiting for each other somewhere: a lock, a pool of one, a thread pool?"))
+    return passed(f"{CALLS} concurrent calls took about as long as one, and the loop kept ticking.",
+                  measured=f"{many.seconds:.2f} s for {CALLS} calls, {many.seconds / t1:.1f}× one call; "
+                           f"loop blocked {monitor.blocked_share:.0%} of the time")
+
+
+def _fail_blocked(source: _Source, named: list[str], monitor: Any, calls: int, clients_made: int) -> NoReturn:
+    made_clients = clients_made >= calls // 2
+    if made_clients:
+        hint = ("Creating an httpx.AsyncClient costs about 20 ms of CPU on the loop (it builds an SSL context). "
+                "Use the `client` you are given; notebook 04 is all about sharing clients.")
+    elif named:
+        hint = ("Each of these holds the whole loop while it runs: use its async twin (await ...), "
+                "or run hint(\"01-unblock-handler\").")
+    else:
+        hint = "Something in get_user runs without awaiting: time.sleep, a sync client or driver, CPU work?"
+    detail = _blocked_text(named)
+    if made_clients:
+        detail = (detail + "; " if detail else "") + f"a new httpx.AsyncClient per call ({clients_made} made)"
+    raise fail("loop-blocked", f"the event loop stalled while {calls} calls of get_user ran, so they queued.",
+               measured=monitor.summary() + (f"; {detail}" if detail else ""), expected=EXPECTED_FREE, hint=hint)
+
+
+# --- 01-offload-cpu -----------------------------------------------------------------------
+OFFLOAD_HINTS = [
+    "The hashes are right, but while they were computed the heartbeat could not tick. Where does "
+    "hash_password run: on the loop's thread, or somewhere else?",
+    "Wrapping the work in `async def`, or adding `await asyncio.sleep(0)`, does not move it off the loop. "
+    "hashlib releases the GIL while it hashes, so a thread can do it while the loop keeps running: "
+    "asyncio.to_thread (https://docs.python.org/3/library/asyncio-task.html#running-in-threads).",
+    "Almost there:\n"
+    "    return list(await asyncio.gather(*(asyncio.to_thread(hash_password, p) for p in passwords)))\n"
+    "gather keeps the input order.",
+]
+
+
+@exercise(
+    "01-offload-cpu",
+    defines=["hash_passwords"],
+    starter_reason="loop-blocked",
+    deadline=40,
+    hints=OFFLOAD_HINTS,
+)
+async def check_offload_cpu(module: ModuleType, lab: Lab) -> object:
+    from ...lessons.n01_event_loop import hash_passwords_inline
+
+    hash_passwords = require_coroutine_function(module, "hash_passwords")
+    source = _Source(module, "01-offload-cpu")
+
+    # Warm-up: starts any pool the answer keeps, and catches crashes on a small input.
+    warm = await hash_passwords(PASSWORDS[:2])
+    for attempt in (1, 2):  # a second attempt only when the first stalled or was slow (a busy machine)
+        with Stopwatch() as inline_before:
+            expected = hash_passwords_inline(PASSWORDS)
+        with _LineSampler(source.path) as sampler:
+            async with watched() as monitor:
+                with Stopwatch() as answer:
+                    got = await hash_passwords(list(PASSWORDS))
+        with Stopwatch() as inline_after:
+            hash_passwords_inline(PASSWORDS)
+        inline = max(inline_before.seconds, inline_after.seconds)
+        if not isinstance(got, list) or got != expected or warm != expected[:2]:
+            break  # wrong is wrong: no second attempt
+        if not _stalled(monitor) and answer.seconds <= CPU_SLOWDOWN * inline:
+            break
+
+    if _stalled(monitor):
+        named = _blame(source, None, sampler)
+        raise fail("loop-blocked", f"the event loop stalled while {len(PASSWORDS)} passwords were hashed.",
+                   measured=monitor.summary() + (f"; the loop was busy in {', '.join(named[:3])}" if named else ""),
+                   expected=EXPECTED_FREE,
+                   hint="The hashing still runs on the loop's own thread. async def and asyncio.sleep(0) do not "
+                        "move it; a thread does (hashlib releases the GIL).")
+    if not isinstance(got, list) or got != expected or warm != expected[:2]:
+        if isinstance(got, list) and sorted(got) == sorted(expected):
+            order = [expected.index(h) for h in got]
+            measured = f"the right hashes, in this order of the input: {order}"
+        else:
+            measured = f"got {type(got).__name__}: {str(got)[:100]}"
+        raise fail("wrong-result", "hash_passwords returned the wrong hashes (or in the wrong order).",
+                   measured=measured,
+                   expected="a list with hash_password(p) for each password, in the same order",
+                   hint="asyncio.gather returns results in the order of its arguments; as_completed does not.")
+    if answer.seconds > CPU_SLOWDOWN * inline:
+        raise fail("too-slow", "hash_passwords is much slower than hashing inline.",
+                   measured=ratio_text(answer.seconds, inline).replace("the ideal", "inline")
+                            + (" (in both of two attempts)" if attempt == 2 else ""),
+                   expected=f"at most {CPU_SLOWDOWN:g}× the inline time",
+                   hint="Starting a process pool for every call costs more than the work. Threads are enough for "
+                        "hashlib; create any pool once, outside the function.")
+    return passed(f"{len(PASSWORDS)} hashes, right and in order, while the loop kept ticking.",
+                  measured=f"{answer.seconds:.2f} s ({answer.seconds / inline:.2f}× inline); "
+                           f"loop blocked {monitor.blocked_share:.0%} of the time")
