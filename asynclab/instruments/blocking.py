@@ -255,7 +255,10 @@ def _learner_site(start: FrameType | None) -> _Site | None:
         callee, frame = frame, frame.f_back
     if frame is None:
         return None
-    top = str(callee.f_globals.get("__name__") or "").split(".")[0] if callee is not None else ""
+    module = str(callee.f_globals.get("__name__") or "") if callee is not None else ""
+    top = module.split(".")[0]
+    # The lab's own machinery is infrastructure; the lessons' workloads are what learners call.
+    infrastructure = top in INFRASTRUCTURE and not module.startswith("asynclab.lessons")
     in_coroutine, depth = False, 0
     f: FrameType | None = frame
     while f is not None and depth < 50:
@@ -264,7 +267,7 @@ def _learner_site(start: FrameType | None) -> _Site | None:
             break
         f, depth = f.f_back, depth + 1
     return _Site(frame.f_code.co_filename, frame.f_lineno, _module_path(callee) if callee is not None else None,
-                 top in INFRASTRUCTURE, in_coroutine, (id(frame), frame.f_lasti))
+                 infrastructure, in_coroutine, (id(frame), frame.f_lasti))
 
 
 def _location(filename: str, lineno: int, cells: dict[str, int]) -> tuple[str, int | None]:
