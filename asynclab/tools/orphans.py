@@ -14,7 +14,7 @@ import time
 
 import psutil
 
-MARKERS = ("asynclab.services", "asynclab.grading.worker", "ipykernel_launcher")
+MARKERS = ("asynclab.services", "asynclab.grading.worker", "asynclab.lessons", "ipykernel_launcher", "uvicorn")
 
 
 RUN_ENV = "ASYNCLAB_TEST_RUN"

@@ -1,0 +1,27 @@
+# expect: drain-no-timeout
+# drain() waits for every task, with no limit: one task that never ends holds the shutdown forever.
+import asyncio
+import logging
+
+
+class BackgroundTasks:
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro, *, name=None) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.logger.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, timeout: float) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # `timeout` is never used
+
+    def __len__(self) -> int:
+        return len(self._tasks)

@@ -1,0 +1,32 @@
+# expect: callback-crashed
+# The done callback asks a cancelled task for its exception(): that raises CancelledError in the callback.
+import asyncio
+import logging
+
+
+class BackgroundTasks:
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro, *, name=None) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        exc = task.exception()
+        if exc is not None:
+            self.logger.error("%s failed", task.get_name(), exc_info=exc)
+
+    async def drain(self, timeout: float) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
