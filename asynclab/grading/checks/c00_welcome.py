@@ -1,43 +1,192 @@
-"""Checks for notebook 00 · Welcome: the warm-up that teaches how check cells work."""
+"""Checks for notebook 00 · Welcome: the warm-up that teaches how check cells work.
+
+00-warm-up
+    `async def pause(seconds: float) -> str` waits `seconds`, then returns "done", without
+    holding the event loop. The check:
+    1. requires an `async def` ("not-async");
+    2. calls `pause` once inside `find_blocking()`, to name a blocking call and its line in the
+       verdict ("time.sleep at line 6 of your cell");
+    3. calls it ten times at once, with pauses from 0.1 to 0.3 s, under a heartbeat:
+       - the heartbeat must keep ticking ("loop-blocked": the starter's time.sleep turns the ten
+         pauses into a 2 s queue, and no heartbeat runs at all);
+       - every call returns "done" ("wrong-result");
+       - every call waits at least about its own `seconds` ("too-fast": `asyncio.sleep(seconds)`
+         without `await` returns at once, and Python warns that the coroutine was never awaited);
+       - every call returns within about twice its `seconds`, and all ten within 2.5 × the longest
+         ("too-slow"; also when they have not returned after GIVE_UP seconds);
+       - `asyncio.run()` or `loop.run_until_complete()` inside `pause` fails with reason
+         "asyncio-run" (notebook 00 shows why they cannot work in a running loop).
+    The loop's default thread pool gets one thread per call, so an answer that moves `time.sleep`
+    to a thread (`asyncio.to_thread`) passes on any machine: the warm-up is about the loop, and
+    notebook 01 is where the shared pool's size matters.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import time
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ...lab import Lab
-from ..measure import Stopwatch, assert_loop_free, ratio_text, require_coroutine_function, watched
+from ..measure import STALL_SHARE, loop_health, require_coroutine_function, watched
 from ..registry import exercise, fail, passed
 
-PAUSE = 0.2
-CALLS = 20
+EXERCISE_ID = "00-warm-up"
+PAUSES = (0.1, 0.15, 0.2, 0.25, 0.3) * 2  # ten calls at once, each with its own length
+LONGEST = max(PAUSES)
+PROBE_PAUSE = 0.05  # the single call that find_blocking watches
+EARLY = 0.9  # a call may return this share of its `seconds` early, less EARLY_SLACK, no more:
+EARLY_SLACK = 0.02  # the loop may run a timer one clock tick early (15.6 ms on Windows)
+LATE = 2.0  # ... and take at most this many times its `seconds`, plus SLACK
+SLACK = 0.1  # seconds, for a busy 2-core machine
+TOTAL = 2.5  # all ten calls together: at most this many times the longest pause
+GIVE_UP = 5.0  # seconds without an answer from the ten calls: stop waiting
+
+HINTS = [
+    "Ten pauses of at most 0.3 s took about 2 s together: the sum, not the longest. While "
+    "`time.sleep` waits, can anything else on the event loop run, even the meter's heartbeat?",
+    "A coroutine lets the others run only where it *awaits*. `time.sleep` never awaits: it holds the "
+    "thread, and the loop lives on that thread. asyncio has a sleep you can await. Docs: "
+    "https://docs.python.org/3/library/asyncio-task.html#sleeping",
+    "Almost the code: inside `async def pause(seconds)`, replace `time.sleep(seconds)` with "
+    "`await asyncio.sleep(seconds)`, and keep `return \"done\"`. The `await` matters: without it, "
+    "`asyncio.sleep(seconds)` only makes a coroutine object, and nothing waits.",
+]
 
 
-@exercise(
-    "00-warm-up",
-    defines=["pause"],
-    starter_reason="loop-blocked",
-    deadline=20,
-    hints=[
-        "Twenty pauses of 0.2 s ran one after another. What does `time.sleep` do to everything else on the loop?",
-        "A coroutine must *await* to let other coroutines run. asyncio has its own sleep that awaits.",
-        "Replace `time.sleep(seconds)` with `await asyncio.sleep(seconds)` (and import asyncio).",
-    ],
-)
+@contextlib.contextmanager
+def _unawaited() -> Iterator[list[str]]:
+    """The "coroutine ... was never awaited" warnings raised while the block runs."""
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            yield found
+        finally:
+            gc.collect()  # a dropped coroutine warns when it is collected
+            found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
+
+
+@contextlib.contextmanager
+def _threads_enough(loop: asyncio.AbstractEventLoop, workers: int) -> Iterator[None]:
+    """Give the loop a default executor with `workers` threads for the block, then restore it."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asynclab-00-default")
+    previous = getattr(loop, "_default_executor", None)
+    loop.set_default_executor(pool)
+    try:
+        yield
+    finally:
+        if previous is not None:  # else asyncio.run() shuts ours down with the loop
+            loop.set_default_executor(previous)
+            pool.shutdown(wait=False)
+
+
+def _cell_lines(module: ModuleType) -> tuple[str, int]:
+    """The submission's path, and the 0-based line index of the `# Exercise:` line in it."""
+    path = str(getattr(module, "__file__", "") or "")
+    try:
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+    except OSError:
+        return path, 0
+    marker = f"# Exercise: {EXERCISE_ID}"
+    return path, next((i for i, text in enumerate(lines) if text.strip() == marker), 0)
+
+
+async def _blocking_calls(module: ModuleType, pause: Any) -> list[str]:
+    """Name what blocks the loop in one short call: ["time.sleep (line 6 of your cell)"]."""
+    from ...instruments.blocking import find_blocking
+
+    path, offset = _cell_lines(module)
+    named: list[str] = []
+    try:
+        async with asyncio.timeout(20 * PROBE_PAUSE):
+            async with find_blocking() as report:
+                await pause(PROBE_PAUSE)
+    except Exception:  # naming is a courtesy: the measurement below gives the verdict
+        return named
+    for call in report.findings:
+        if call.filename != path:
+            continue
+        where = f"line {call.lineno - offset} of your cell" if call.lineno > offset else "a setup cell"
+        text = f"{call.function} ({where})" if call.kind != "slow-step" else f"the code at {where}"
+        if text not in named:
+            named.append(text)
+    return named
+
+
+async def _timed(pause: Any, seconds: float) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = await pause(seconds)
+    return result, time.perf_counter() - started
+
+
+@exercise(EXERCISE_ID, defines=["pause"], starter_reason="loop-blocked", deadline=20, hints=HINTS)
 async def check_warm_up(module: ModuleType, lab: Lab) -> object:
     pause = require_coroutine_function(module, "pause")
-    async with watched() as monitor:
-        with Stopwatch() as sw:
-            results = await asyncio.gather(*(pause(PAUSE) for _ in range(CALLS)))
-    assert_loop_free(monitor, what=f"{CALLS} pauses", hint="time.sleep blocks the whole loop; asyncio.sleep lets others run.")
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    n = len(PAUSES)
+    with _threads_enough(loop, n):
+        named = await _blocking_calls(module, pause)
+        with _unawaited() as unawaited:
+            try:
+                async with watched() as monitor:
+                    started = time.perf_counter()
+                    async with asyncio.timeout(GIVE_UP):
+                        outcomes = await asyncio.gather(*(_timed(pause, s) for s in PAUSES))
+                    total = time.perf_counter() - started
+            except TimeoutError:
+                if time.perf_counter() - started < 0.9 * GIVE_UP:
+                    raise  # the learner's own TimeoutError: the worker reports it with its line
+                raise fail("too-slow", f"{n} calls of pause() had not all returned after {GIVE_UP:.0f} s.",
+                           measured=f"the longest pause asked for was {LONGEST} s",
+                           expected=f"all {n} done in about {LONGEST} s",
+                           hint="Does pause() wait for `seconds`, and then return?") from None
+            except RuntimeError as exc:
+                if not any(text in str(exc) for text in ("running event loop", "loop is already running")):
+                    raise
+                raise fail("asyncio-run", "pause() tried to start an event loop inside the one that is already running.",
+                           measured=f"RuntimeError: {exc}", expected="pause() awaits, on the loop that called it",
+                           hint="asyncio.run() and run_until_complete() are for code outside any loop. Inside an "
+                                "async def, await: `await asyncio.sleep(seconds)`.") from None
+
+    if monitor.blocked_share > STALL_SHARE:
+        culprit = f" {named[0]} holds it" if named else ""
+        raise fail("loop-blocked", f"the event loop stalled while {n} pauses ran:{culprit}".rstrip(":") + ".",
+                   measured=f"{n} pauses took {total:.2f} s, {total / LONGEST:.1f}× the longest one; {loop_health(monitor)}",
+                   expected=f"about {LONGEST} s, the longest pause, with the heartbeat ticking",
+                   hint=("time.sleep holds the whole loop; `await asyncio.sleep(seconds)` lets the others run."
+                         if not named or named[0].startswith("time.sleep") else
+                         "That line keeps the loop's thread busy and never awaits. To wait, "
+                         "`await asyncio.sleep(seconds)`: the others run meanwhile."))
+    results = [r for r, _ in outcomes]
+    wrong = next((r for r in results if r != "done"), None)
     if any(r != "done" for r in results):
-        raise fail("wrong-result", "pause() should return 'done'.", measured=f"returned {results[0]!r}", expected="'done'",
-                   hint="End the function with `return \"done\"`.")
-    if sw.seconds < PAUSE * 0.9:
-        raise fail("too-fast", "pause() returned before the pause was over.", measured=ratio_text(sw.seconds, PAUSE),
-                   expected=f"about {PAUSE} s", hint="Wait for `seconds`, then return.")
-    if sw.seconds > PAUSE * 2.5:
-        raise fail("too-slow", f"{CALLS} concurrent pauses took far longer than one.", measured=ratio_text(sw.seconds, PAUSE),
-                   expected=f"at most 2.5× {PAUSE} s", hint="Are the pauses running one after another?")
-    return passed(f"{CALLS} pauses of {PAUSE} s finished together, and the loop kept ticking.",
-                  measured=f"{ratio_text(sw.seconds, PAUSE)}; {monitor.missed_share:.0%} of heartbeats missed")
+        raise fail("wrong-result", "pause() should return the string 'done'.", measured=f"it returned {wrong!r}",
+                   expected="'done'", hint="End the function with `return \"done\"`.")
+    early = [(s, t) for s, (_, t) in zip(PAUSES, outcomes, strict=True) if t < EARLY * s - EARLY_SLACK]
+    if early:
+        s, t = max(early, key=lambda e: e[0] - e[1])
+        if unawaited:
+            raise fail("too-fast", "pause() returned at once: the sleep was created but never awaited.",
+                       measured=f"pause({s}) returned after {t:.2f} s; Python warned: {unawaited[0]}",
+                       expected=f"pause({s}) takes about {s} s", hint="Put `await` in front of `asyncio.sleep(seconds)`.")
+        raise fail("too-fast", "pause() returned before the pause was over.",
+                   measured=f"pause({s}) returned after {t:.2f} s", expected=f"about {s} s",
+                   hint="Wait for `seconds` (the argument), then return.")
+    late = [(s, t) for s, (_, t) in zip(PAUSES, outcomes, strict=True) if t > LATE * s + SLACK]
+    if late or total > TOTAL * LONGEST:
+        s, t = max(late, key=lambda e: e[1] / e[0]) if late else (LONGEST, total)
+        raise fail("too-slow", f"the pauses took much longer than they should ({n} ran at once).",
+                   measured=f"pause({s}) took {t:.2f} s; all {n} took {total:.2f} s",
+                   expected=f"each about its own `seconds`; all {n} in about {LONGEST} s",
+                   hint="Wait for `seconds`, no more; are the calls waiting for each other?")
+    return passed(f"{n} pauses ran at once and took {total:.2f} s, about the longest one; the loop kept ticking.",
+                  measured=f"{total / LONGEST:.1f}× the longest pause; {loop_health(monitor)}")
