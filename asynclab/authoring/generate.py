@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 BEGIN_STARTER = "### BEGIN STARTER"
@@ -98,6 +96,8 @@ def learner_notebook(solution: Any, where: str = "notebook") -> Any:
 
 def generate(solutions: Path, notebooks: Path, check_only: bool = False) -> list[str]:
     """Write (or compare) every learner notebook. Returns the problems found."""
+    import nbformat  # here, not at the top: it takes seconds to import, and starter_source needs none of it
+
     problems: list[str] = []
     wanted = set()
     for src in sorted(solutions.glob("*.ipynb")):
