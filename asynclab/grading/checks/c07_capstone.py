@@ -1,0 +1,353 @@
+"""Checks for notebook 07 · Capstone: a service that holds under load.
+
+`07-fix-the-service` runs the learner's `create_app(settings)` under uvicorn in a child process
+(`AppProcess`, the same runner the notebook uses), puts the lab's load generator on it, and
+judges only what can be seen from outside: the answers and their latencies, the app's own
+`/metrics` heartbeat, the partner's counters (a scoped lab API: requests, peak in flight, TCP
+connections, disconnects) and the audit rows in PostgreSQL after a SIGTERM.
+
+Three phases, and the first property that fails names the mistake:
+
+1. **Burst**: 200 requests at once, all for users the partner answers.
+   * the partner never had 2 calls in flight at once -> "loop-blocked" (each request blocked
+     the loop until its partner call was over: sync httpx / psycopg / time.sleep);
+   * about one new httpx client per partner call -> "client-per-request" (the app's process
+     counts the clients it makes; without that count, one TCP connection per call);
+   * more partner calls in flight than pool_limit -> "unbounded-downstream";
+   * far more new connections than the pool plus the cancelled calls -> "connection-churn".
+2. **Steady traffic** from 200 clients (50 requests/s), some partner profiles hang or fail.
+   * the app's loop stalled -> "loop-blocked";
+   * requests got no answer at all -> "no-deadline";
+   * a failed or hanging partner call did not answer 503, or healthy users got errors -> "wrong-status";
+   * p99 above deadline + margin -> "p99-too-high";
+   * then the connection rules of phase 1 again, over both phases.
+3. **Shutdown under traffic**: a last burst, then SIGTERM as soon as it is answered. The app
+   must exit within 8 s -> "shutdown-hangs", and every answered profile must have its audit
+   row -> "audit-lost".
+
+Before all that: the app must start ("app-did-not-start"), answer GET /users/7 with the right
+profile ("wrong-result") and keep its /metrics ("no-metrics").
+
+Noise: p99 and loop lag are judged with wide margins, and a steady phase that fails only on
+those is run a second time (a shared 2-core machine has bad seconds).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from ...lab import Lab
+from ...lessons.n07_capstone import (
+    AppProcess,
+    AppStartError,
+    LoadReport,
+    count_audit_events,
+    default_settings,
+    healthy_user_path,
+    partner_kind,
+    run_load,
+    user_path,
+)
+from ..registry import exercise, fail, passed
+
+CLIENTS = 200
+DEADLINE = 0.3
+POOL_LIMIT = 10
+AUDIT_DELAY = 0.5  # long enough that fire-and-forget audits are still pending at SIGTERM
+STEADY_RATE = 50  # requests/s from the 200 clients: a sixth of what the fixed app manages here
+STEADY_SECONDS = 3.0
+CLIENT_TIMEOUT = 2.5  # a request with no answer after this is "no answer"
+P99_MARGIN = 0.4  # p99 must stay within DEADLINE + P99_MARGIN
+LAG_LIMIT = 1.0  # seconds: the longest the app's loop may be late during steady traffic
+BLOCKED_SHARE = 0.35  # ... and the share of time it may spend stalled
+HEALTHY_OK = 0.8  # at least this share of healthy users must get 200 in steady traffic
+LAST_BURST = 30
+STOP_GRACE = 8.0
+
+
+def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
+    """The settings the check gives `create_app` (also printed in the exercise text)."""
+    return default_settings(api_url, dsn, run_id=f"chk07-{secrets.token_hex(6)}", deadline=DEADLINE,
+                            pool_limit=POOL_LIMIT, audit_delay=AUDIT_DELAY)
+
+
+@exercise(
+    "07-fix-the-service",
+    defines=["create_app"],
+    starter_reason="loop-blocked",
+    deadline=45,
+    needs_db=True,
+    hints=[
+        "Run the check and read the first thing it measured. 200 clients were waiting, and the partner never saw "
+        "two requests at once: what does `httpx.get(...)` (or `psycopg.connect`) do to every other request on the "
+        "event loop while it waits?",
+        "Fix one mistake per check run, in the check's order: async drivers (asyncpg, httpx.AsyncClient) -> ONE "
+        "client and ONE pool, opened in the lifespan -> `asyncio.timeout(settings['deadline'])` around the partner "
+        "call, turning TimeoutError and httpx.HTTPError into HTTPException(503) -> an asyncio.Semaphore("
+        "settings['pool_limit']) and httpx.Limits of the same size -> keep every audit task in a set and wait for "
+        "them after the lifespan's `yield`. Notebooks 01, 04, 05, 03 and 06 each did one of these.",
+        "Lifespan: `async with httpx.AsyncClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)) "
+        "as http, asyncpg.create_pool(settings['dsn'], min_size=1, max_size=settings['db_pool_size']) as db:` "
+        "store them (and `asyncio.Semaphore(n)`, and a set `pending`) on `app.state`, `yield`, then "
+        "`if pending: await asyncio.wait(pending, timeout=5)`. Handler: `row = await db.fetchrow(...)`; "
+        "`try: async with asyncio.timeout(deadline): async with slots: r = await http.get(partner_url(settings, "
+        "user_id)); r.raise_for_status()` `except (TimeoutError, httpx.HTTPError): raise HTTPException(503)`; "
+        "`t = asyncio.create_task(record_view(...)); pending.add(t); t.add_done_callback(pending.discard)`.",
+    ],
+)
+async def check_service(module: ModuleType, lab: Lab) -> object:
+    factory = module.create_app
+    if not callable(factory):
+        raise fail("not-a-factory", "create_app is not a function.",
+                   measured=f"create_app is a {type(factory).__name__}",
+                   expected="def create_app(settings: dict) -> FastAPI", hint="Keep the name and the signature.")
+    api = lab.api.scoped()
+    settings = settings_for(api.url, lab.pg.dsn)
+    folder = getattr(module, "__file__", None)
+    app_dir = str(Path(folder).parent) if folder else None
+    try:
+        app = await AppProcess.start(f"{module.__name__}:create_app", settings, app_dir=app_dir, timeout=25,
+                                     graceful_timeout=5.0)
+    except AppStartError as exc:
+        raise fail("app-did-not-start", "your app did not start under uvicorn.",
+                   measured=_last_line(exc.log) or str(exc),
+                   expected="create_app(settings) returns a FastAPI app whose lifespan starts",
+                   hint="Call create_app(settings) in the notebook and read the error; a failing lifespan startup "
+                        "(a wrong DSN key, an await outside async code) stops uvicorn.") from None
+    try:
+        return await _judge(app, api, lab, settings)
+    finally:
+        await app.kill()
+        app.cleanup()
+
+
+async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) -> object:
+    await _smoke(app, lab, settings)
+
+    # 1. Burst ------------------------------------------------------------------------------
+    burst = await run_load(app.url, clients=CLIENTS, requests=CLIENTS, path_fn=healthy_user_path(settings),
+                           timeout=CLIENT_TIMEOUT, progress=False, label="burst")
+    stats = await api.stats()
+    partner = _partner_text(stats)
+    if int(stats["peak_in_flight"]) <= 1:
+        raise fail("loop-blocked", f"{CLIENTS} clients were waiting at once, but your app called the partner one "
+                   "request at a time: each request blocked the event loop until its partner call was over.",
+                   measured=f"{burst.ok} of {CLIENTS} answered within {CLIENT_TIMEOUT} s; {partner}; "
+                            f"app loop lag up to {burst.loop_lag:.1f} s",
+                   expected="many partner calls in flight at once (up to pool_limit), a loop that keeps ticking",
+                   hint="Look for a blocking call in the handler: httpx.get / httpx.Client, psycopg.connect, "
+                        "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.")
+    _judge_connections(stats, await _clients_created(app), phase="a burst of 200 requests")
+
+    # 2. Steady traffic with a flaky partner ------------------------------------------------------
+    steady = await _steady(app)
+    problem = _steady_problem(steady, settings)
+    if problem in {"loop-blocked", "p99-too-high"}:  # timing only: give a noisy machine a second chance
+        steady = await _steady(app)
+        problem = _steady_problem(steady, settings)
+    if problem is not None:
+        _fail_steady(problem, steady, settings, app)
+    stats = await api.stats()
+    _judge_connections(stats, await _clients_created(app), phase="the burst and steady traffic")
+
+    # 3. Shutdown under traffic ----------------------------------------------------------------
+    last = await run_load(app.url, clients=LAST_BURST, requests=LAST_BURST, path_fn=healthy_user_path(settings),
+                          timeout=CLIENT_TIMEOUT, progress=False, metrics_path=None)
+    stop = await app.stop(grace=STOP_GRACE)
+    if not stop.graceful:
+        raise fail("shutdown-hangs", f"after SIGTERM your app had not exited {STOP_GRACE:.0f} s later.",
+                   measured=f"killed after {stop.seconds:.1f} s", expected="exit within a few seconds of SIGTERM",
+                   hint="The lifespan's shutdown (after `yield`) must end: wait for pending audit tasks with a timeout "
+                        "(`asyncio.wait(pending, timeout=5)`), then close the client and the pool.")
+    answered = 1 + burst.ok + steady.ok + last.ok  # the smoke request's event counts too
+    rows = await count_audit_events(lab.pg.dsn, settings["run_id"])
+    lost = answered - rows
+    if lost > 0:
+        raise fail("audit-lost", f"{lost} of {answered} answered profile views have no audit event: their tasks "
+                   "were still pending when the app shut down, and were dropped.",
+                   measured=f"{rows} audit rows for {answered} answers; the last {LAST_BURST} were answered just "
+                            f"before SIGTERM ({settings['audit_delay']} s audit delay)",
+                   expected="one audit row per answered request, after a graceful shutdown",
+                   hint="Keep a strong reference to every audit task (a set, or a TaskGroup owned by the lifespan) "
+                        "and wait for them after `yield`, before the pool closes.")
+    return passed(f"under {CLIENTS} clients p99 stayed within the deadline, failures answered 503, the loop kept "
+                  "ticking, the partner saw at most pool_limit calls, and no audit event was lost.",
+                  measured=f"steady p50 {steady.p50:.3f} s, p99 {steady.p99:.3f} s (deadline {DEADLINE} s); "
+                           f"loop lag {steady.loop_lag:.2f} s; partner: peak {stats['peak_in_flight']} in flight, "
+                           f"{stats['connections']} connections, {stats['disconnects']} cancelled; "
+                           f"{rows} of {answered} audit events")
+
+
+async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
+    import asyncpg
+
+    user_id = 7
+    assert partner_kind(settings, user_id) == "ok"
+    # A fresh connection for each request: an app that fails with a 500 may close the one it used.
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT * 2, trust_env=False) as client:
+        try:
+            metrics = (await client.get(f"{app.url}/metrics")).json()
+        except (httpx.HTTPError, ValueError):
+            metrics = None
+        expected_profile = (await client.get(f"{lab.api.url}/users/{user_id}")).json()
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT * 2, trust_env=False) as client:
+        try:
+            response = await client.get(f"{app.url}/users/{user_id}")
+        except httpx.HTTPError as exc:
+            raise fail("no-answer", f"GET /users/{user_id} got no answer.", measured=f"{type(exc).__name__}",
+                       expected="a JSON profile within a second", hint="Call your handler from the notebook first.") \
+                from None
+    if not isinstance(metrics, dict) or "loop" not in metrics:
+        raise fail("no-metrics", "GET /metrics did not answer with the service's metrics.",
+                   expected="`add_metrics(app, settings)` called in create_app",
+                   hint="Keep the line `add_metrics(app, settings)` after `app = FastAPI(...)`: the check reads the "
+                        "app's loop lag there.")
+    conn = await asyncpg.connect(lab.pg.dsn)
+    try:
+        row = await conn.fetchrow("SELECT id, name, tier FROM users WHERE id = $1", user_id)
+    finally:
+        await conn.close()
+    want = {"id": user_id, "name": row["name"], "tier": row["tier"], "score": expected_profile["score"]}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict) or any(body.get(k) != v for k, v in want.items()):
+        detail = _last_line(app.log_tail()) if response.status_code >= 500 else ""
+        raise fail("wrong-result", f"GET /users/{user_id} did not answer the user's profile.",
+                   measured=f"HTTP {response.status_code}: {response.text[:160]}" + (f" ({detail})" if detail else ""),
+                   expected=f"HTTP 200 with at least {want}",
+                   hint="Your handler raised (the app's log line is quoted above): call create_app(settings) in the "
+                        "notebook and try it." if response.status_code >= 500 else
+                        "Answer the row from PostgreSQL plus the partner's `score`, as the starter did.")
+
+
+async def _steady(app: AppProcess) -> LoadReport:
+    return await run_load(app.url, clients=CLIENTS, duration=STEADY_SECONDS, rate=STEADY_RATE, path_fn=user_path,
+                          timeout=CLIENT_TIMEOUT, progress=False, label="steady")
+
+
+def _kinds(report: LoadReport, settings: dict[str, Any]) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {"ok": [], "hang": [], "fail": []}
+    for r in report.results:
+        groups[partner_kind(settings, int(r.path.rsplit("/", 1)[1]))].append(r)
+    return groups
+
+
+def _steady_problem(report: LoadReport, settings: dict[str, Any]) -> str | None:
+    blocked = report.loop_blocked_share or 0.0
+    if report.loop_lag > LAG_LIMIT or blocked > BLOCKED_SHARE or report.probes_unanswered >= 3:
+        return "loop-blocked"
+    groups = _kinds(report, settings)
+    if any(r.status is None for r in report.results):
+        return "no-deadline"
+    if any(r.status != 503 for r in groups["hang"] + groups["fail"]):
+        return "wrong-status"
+    healthy = groups["ok"]
+    if healthy and sum(1 for r in healthy if r.status == 200) < HEALTHY_OK * len(healthy):
+        return "wrong-status"
+    if report.p99 > DEADLINE + P99_MARGIN:
+        return "p99-too-high"
+    return None
+
+
+def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app: AppProcess) -> None:
+    groups = _kinds(report, settings)
+    load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s"
+    if problem == "loop-blocked":
+        blocked = report.loop_blocked_share
+        raise fail("loop-blocked", "your app's event loop stalled under steady traffic.",
+                   measured=f"loop lag up to {report.loop_lag:.2f} s, stalled "
+                            f"{0 if blocked is None else blocked:.0%} of the time, {report.probes_unanswered} of "
+                            f"{len(report.probes)} /metrics reads unanswered ({load})",
+                   expected=f"lag under {LAG_LIMIT} s, stalled under {BLOCKED_SHARE:.0%}",
+                   hint="Something still runs synchronously on the loop for every request: a sync driver, "
+                        "time.sleep, or building a client (an SSL context) per request.")
+    if problem == "no-deadline":
+        silent = [r for r in report.results if r.status is None]
+        hanging = sum(1 for r in silent if r in groups["hang"])
+        raise fail("no-deadline", f"{len(silent)} of {report.sent} requests got no answer within {CLIENT_TIMEOUT} s; "
+                   f"{hanging} of them asked for a user whose partner profile hangs.",
+                   measured=f"p99 {report.p99:.2f} s; {report.errors}",
+                   expected=f"every request answered within the deadline ({DEADLINE} s) plus a little",
+                   hint="Nothing limits how long your app waits for the partner. Wrap the call in "
+                        "`async with asyncio.timeout(settings['deadline']):` and answer 503 when it expires.")
+    if problem == "wrong-status":
+        bad = [r for r in groups["hang"] + groups["fail"] if r.status != 503]
+        if bad:
+            seen: dict[str, int] = {}
+            for r in bad:
+                seen[str(r.status)] = seen.get(str(r.status), 0) + 1
+            detail = _last_line(app.log_tail()) if any(r.status == 500 for r in bad) else ""
+            raise fail("wrong-status", f"{len(bad)} requests whose partner call failed or hung did not answer 503.",
+                       measured=f"their answers: {seen}" + (f"; app log: {detail}" if detail else ""),
+                       expected="503 Service Unavailable for a partner that fails or misses the deadline",
+                       hint="Catch TimeoutError and httpx.HTTPError (raise_for_status raises HTTPStatusError) around "
+                            "the partner call and `raise HTTPException(status_code=503)`.")
+        healthy = groups["ok"]
+        good = sum(1 for r in healthy if r.status == 200)
+        raise fail("wrong-status", f"only {good} of {len(healthy)} requests for healthy users got 200.",
+                   measured=f"answers: {report.status}", expected=f"at least {HEALTHY_OK:.0%} of them 200",
+                   hint="Is the deadline or the semaphore too tight, or does the handler fail for healthy users?")
+    raise fail("p99-too-high", "p99 latency was well above the deadline.",
+               measured=f"p50 {report.p50:.3f} s, p99 {report.p99:.3f} s ({load})",
+               expected=f"p99 at most {DEADLINE} s + {P99_MARGIN} s",
+               hint="Is the deadline around the whole partner call (waiting for a free slot included)? Is something "
+                    "slow on the response path, like waiting for the audit write?")
+
+
+async def _clients_created(app: AppProcess) -> int | None:
+    """httpx clients the app has made so far (its /metrics; the app process counts them)."""
+    async with httpx.AsyncClient(timeout=8.0, trust_env=False) as client:
+        try:
+            data = (await client.get(f"{app.url}/metrics")).json()
+            return int(data["partner"]["http_clients_created"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _judge_connections(stats: dict[str, Any], clients: int | None, *, phase: str) -> None:
+    requests, connections = int(stats["requests"]), int(stats["connections"])
+    peak, cancelled = int(stats["peak_in_flight"]), int(stats["disconnects"])
+    measured = f"during {phase}: {_partner_text(stats)}"
+    if clients is not None:
+        measured += f"; your app made {clients} httpx client(s)"
+        per_request = clients > 3 and clients >= 0.5 * requests
+    else:  # the app could not say: judge by the connections alone
+        per_request = connections > 3 * POOL_LIMIT and connections >= 0.5 * requests
+    if per_request:
+        raise fail("client-per-request", "your app made a new HTTP client, and opened a new connection to the "
+                   "partner, for almost every call.", measured=measured,
+                   expected=f"one client for the app's lifetime, at most pool_limit={POOL_LIMIT} connections",
+                   hint="Create ONE httpx.AsyncClient in the lifespan (with httpx.Limits) and use it in every request. "
+                        "Each new client also builds an SSL context: CPU work that stalls the loop.")
+    if peak > POOL_LIMIT:
+        raise fail("unbounded-downstream", f"the partner had {peak} of your calls in flight at once.",
+                   measured=measured,
+                   expected=f"at most pool_limit={POOL_LIMIT} at once",
+                   hint="Bound the calls: an asyncio.Semaphore(settings['pool_limit']) around the partner call, and "
+                        "httpx.Limits(max_connections=n, max_keepalive_connections=n) on the client.")
+    # A deadline that cancels a call also closes its connection (it cannot be reused mid-answer), and
+    # one cancelled while connecting leaves a connection the server counted but never used. So each
+    # cancelled call may cost a new connection or two. Anything well beyond that is churn.
+    if connections > POOL_LIMIT + 2 * cancelled + 5:
+        raise fail("connection-churn", "your app kept opening new connections to the partner instead of "
+                   "reusing its pool.", measured=measured,
+                   expected=f"about pool_limit={POOL_LIMIT}, plus a new one for each cancelled call",
+                   hint="Set max_keepalive_connections equal to max_connections: httpx closes idle connections beyond "
+                        "the keep-alive limit and opens new ones.")
+
+
+def _partner_text(stats: dict[str, Any]) -> str:
+    return (f"partner saw {stats['requests']} calls, at most {stats['peak_in_flight']} at once, over "
+            f"{stats['connections']} TCP connections ({stats['disconnects']} calls cancelled)")
+
+
+def _last_line(log: str) -> str:
+    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
