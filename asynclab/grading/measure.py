@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, AsyncIterator, TypeVar
 
 from ..instruments.loop_monitor import LoopMonitor
@@ -50,6 +52,23 @@ def assert_loop_free(monitor: LoopMonitor, *, hint: str, what: str = "your code"
 
 def ratio_text(measured: float, ideal: float) -> str:
     return f"{measured:.2f} s, {measured / ideal:.1f}× the ideal {ideal:.2f} s" if ideal > 0 else f"{measured:.2f} s"
+
+
+@contextmanager
+def unawaited_coroutines() -> Iterator[list[str]]:
+    """The "coroutine ... was never awaited" warnings raised while the block runs.
+
+    A learner who writes `asyncio.sleep(1)` without `await` gets no error, only this warning,
+    and only when the dropped coroutine is collected: hence the gc.collect() at the end.
+    """
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            yield found
+        finally:
+            gc.collect()
+            found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
 
 
 class Stopwatch:

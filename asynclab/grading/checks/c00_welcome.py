@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
-import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,7 +33,7 @@ from types import ModuleType
 from typing import Any
 
 from ...lab import Lab
-from ..measure import STALL_SHARE, loop_health, require_coroutine_function, watched
+from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines, watched
 from ..registry import exercise, fail, passed
 
 EXERCISE_ID = "00-warm-up"
@@ -59,19 +57,6 @@ HINTS = [
     "`await asyncio.sleep(seconds)`, and keep `return \"done\"`. The `await` matters: without it, "
     "`asyncio.sleep(seconds)` only makes a coroutine object, and nothing waits.",
 ]
-
-
-@contextlib.contextmanager
-def _unawaited() -> Iterator[list[str]]:
-    """The "coroutine ... was never awaited" warnings raised while the block runs."""
-    found: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        try:
-            yield found
-        finally:
-            gc.collect()  # a dropped coroutine warns when it is collected
-            found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
 
 
 @contextlib.contextmanager
@@ -135,7 +120,7 @@ async def check_warm_up(module: ModuleType, lab: Lab) -> object:
     n = len(PAUSES)
     with _threads_enough(loop, n):
         named = await _blocking_calls(module, pause)
-        with _unawaited() as unawaited:
+        with unawaited_coroutines() as unawaited:
             try:
                 async with watched() as monitor:
                     started = time.perf_counter()

@@ -39,7 +39,6 @@ import contextlib
 import sys
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +49,7 @@ from typing import Any, NoReturn
 import httpx
 
 from ...lab import Lab
-from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, watched
+from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines, watched
 from ..registry import exercise, fail, passed
 
 # --- 01-unblock-handler -------------------------------------------------------------------
@@ -212,18 +211,6 @@ class _CountingPool(ThreadPoolExecutor):
         return super().submit(*args, **kwargs)
 
 
-@contextlib.contextmanager
-def _unawaited_coroutines() -> Iterator[list[str]]:
-    """Record "coroutine ... was never awaited" warnings raised while the block runs."""
-    found: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        try:
-            yield found
-        finally:
-            found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
-
-
 # --- 01-unblock-handler -------------------------------------------------------------------
 UNBLOCK_HINTS = [
     "Fifty calls took about fifty times as long as one. Which three lines of get_user never `await` "
@@ -305,7 +292,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
     pool = await asyncpg.create_pool(lab.pg.dsn, min_size=POOL_SIZE, max_size=POOL_SIZE, setup=count_acquire,
                                      server_settings={"application_name": "asynclab-check-01"})
     try:
-        with _unawaited_coroutines() as unawaited, _count_async_clients() as clients:
+        with unawaited_coroutines() as unawaited, _count_async_clients() as clients:
             # 1. Warm-up, with the finder on: it names the blocking calls for the verdict.
             with _LineSampler(source.path) as warm_sampler:
                 async with find_blocking() as report:
