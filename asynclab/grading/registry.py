@@ -95,7 +95,6 @@ class Exercise:
     hints: tuple[str, ...]
     starter_reason: str
     deadline: float = 30.0
-    needs_db: bool = False
     module: str = field(default="")
 
     @property
@@ -114,7 +113,6 @@ def exercise(
     hints: Sequence[str],
     starter_reason: str,
     deadline: float = 30.0,
-    needs_db: bool = False,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a check. At least three hints: a nudge, the idea, then almost the code."""
     if len(hints) < 3:
@@ -130,7 +128,6 @@ def exercise(
             hints=tuple(hints),
             starter_reason=starter_reason,
             deadline=deadline,
-            needs_db=needs_db,
             module=fn.__module__,
         )
         return fn

@@ -265,7 +265,6 @@ def _shown(value: Any) -> str:
     defines=["get_user"],
     starter_reason="loop-blocked",
     deadline=45,
-    needs_db=True,
     hints=UNBLOCK_HINTS,
 )
 async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:

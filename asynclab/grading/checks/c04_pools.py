@@ -176,7 +176,6 @@ async def _wait_sockets(port: int, before: int) -> int:
     defines=["UserRepo"],
     starter_reason="connection-per-query",
     deadline=45,
-    needs_db=True,
     hints=[
         "Look at what one lookup does before its query: `asyncpg.connect(...)`. How many PostgreSQL backends do "
         "200 lookups at once need that way, and how many does the server allow (`SHOW max_connections`)?",

@@ -421,7 +421,6 @@ async def _db_fast(query: Callable[..., Awaitable[Any]], pool: Any, monitor: Any
     defines=["query_with_deadline"],
     starter_reason="no-deadline",
     deadline=45,
-    needs_db=True,
     hints=DB_HINTS,
 )
 async def check_db_deadline(module: ModuleType, lab: Lab) -> object:

@@ -354,7 +354,6 @@ RECLAIM_WITHIN = LEASE * 2 + 3.0  # after the kill: the lease, a poll or two, an
     defines=["enqueue", "work"],
     starter_reason="job-lost",
     deadline=45,
-    needs_db=True,
     hints=[
         "The check kills one worker with SIGKILL in the middle of a job. Look at that job's row afterwards: "
         "its status says 'running'. Which worker will ever take it again, and when?",

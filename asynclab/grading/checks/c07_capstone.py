@@ -81,7 +81,6 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
     defines=["create_app"],
     starter_reason="loop-blocked",
     deadline=45,
-    needs_db=True,
     hints=[
         "Run the check and read the first thing it measured. 200 clients were waiting, and the partner never saw "
         "two requests at once: what does `httpx.get(...)` (or `psycopg.connect`) do to every other request on the "
