@@ -31,6 +31,15 @@ def require_coroutine_function(module: Any, name: str) -> Callable[..., Awaitabl
     return fn
 
 
+def require_class(module: Any, name: str, *, expected: str, hint: str) -> type:
+    """The learner's class, or a failing verdict that says it must be a class."""
+    cls = getattr(module, name)
+    if not inspect.isclass(cls):
+        raise fail("not-a-class", f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
+                   expected=expected, hint=hint)
+    return cls
+
+
 @asynccontextmanager
 async def watched(interval: float = 0.01) -> AsyncIterator[LoopMonitor]:
     """Measure the loop's health around a block of the learner's code."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import inspect
 import time
 import warnings
 from types import ModuleType
@@ -32,7 +31,7 @@ from ...lessons.n04_pools import (
     unique_tag,
     wait_for_backends,
 )
-from ..measure import Stopwatch
+from ..measure import Stopwatch, require_class
 from ..registry import exercise, fail, passed
 
 API_LIMIT = 8  # the check asks for 8, not the default 10: the argument must be honoured
@@ -46,12 +45,9 @@ MISSING_IDS = (0, 1001, 5000, 10**6)
 CLOSE_WITHIN = 2.0  # seconds for sockets / backends to go after the `async with` ends
 
 
-def _require_class(module: ModuleType, name: str) -> type:
-    cls = getattr(module, name)
-    if not inspect.isclass(cls):
-        raise fail("not-a-class", f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
-                   expected=f"class {name}: ... with async __aenter__/__aexit__",
-                   hint="Define a class with `async def __aenter__(self)` and `async def __aexit__(self, *exc)`.")
+def _require_context_manager_class(module: ModuleType, name: str) -> type:
+    cls = require_class(module, name, expected=f"class {name}: ... with async __aenter__/__aexit__",
+                        hint="Define a class with `async def __aenter__(self)` and `async def __aexit__(self, *exc)`.")
     for method in ("__aenter__", "__aexit__"):
         if not hasattr(cls, method):
             raise fail("not-a-context-manager", f"{name} is not an async context manager.", measured=f"no {method}",
@@ -87,7 +83,7 @@ def _user(entered: Any, obj: Any, method: str) -> Any:
     ],
 )
 async def check_api_client(module: ModuleType, lab: Lab) -> object:
-    cls = _require_class(module, "ApiClient")
+    cls = _require_context_manager_class(module, "ApiClient")
     api_handle = lab.api.scoped()
     port = urlsplit(api_handle.base_url).port
     assert port is not None
@@ -190,7 +186,7 @@ async def _wait_sockets(port: int, before: int) -> int:
 async def check_user_repo(module: ModuleType, lab: Lab) -> object:
     import asyncpg
 
-    cls = _require_class(module, "UserRepo")
+    cls = _require_context_manager_class(module, "UserRepo")
     tag = unique_tag("chk04")
     admin = await asyncpg.connect(tagged_dsn(lab.pg.dsn, CHECKER_APP))
     try:

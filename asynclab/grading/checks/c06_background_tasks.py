@@ -47,7 +47,7 @@ from ...lessons.n06_background_tasks import (
     open_pool,
     recording_logger,
 )
-from ..measure import require_coroutine_function
+from ..measure import require_class, require_coroutine_function
 from ..registry import exercise, fail, passed
 
 # -- 06-task-registry -------------------------------------------------------------------------
@@ -58,12 +58,9 @@ DRAIN_GUARD = 3.0  # seconds past the timeout before the check stops a drain tha
 DESTROYED = "Task was destroyed but it is pending"
 
 
-def _require_class(module: ModuleType, name: str) -> type:
-    cls = getattr(module, name)
-    if not inspect.isclass(cls):
-        raise fail("not-a-class", f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
-                   expected=f"class {name}: with spawn(), async drain() and __len__()",
-                   hint=f"Define `class {name}:` with `__init__(self, logger)`.")
+def _require_registry_class(module: ModuleType, name: str) -> type:
+    cls = require_class(module, name, expected=f"class {name}: with spawn(), async drain() and __len__()",
+                        hint=f"Define `class {name}:` with `__init__(self, logger)`.")
     for method in ("spawn", "drain", "__len__"):
         if not hasattr(cls, method):
             raise fail("missing-method", f"{name} has no {method}().", expected="spawn(coro, *, name=None), "
@@ -111,7 +108,7 @@ async def _settle(seconds: float = 0.05) -> None:
     ],
 )
 async def check_task_registry(module: ModuleType, lab: Lab) -> object:
-    cls = _require_class(module, "BackgroundTasks")
+    cls = _require_registry_class(module, "BackgroundTasks")
     marker = secrets.token_hex(4)
     logger, records = recording_logger(f"asynclab.check06.{marker}")
     registry = cls(logger)
