@@ -7,6 +7,7 @@ a deadline, so a hanging or blocking answer costs seconds, never the kernel.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .registry import Verdict, get_exercise
 from .runner import run_check
@@ -25,6 +26,15 @@ class CheckDidNotPass(AssertionError):
 _ran: list[str] = []
 
 
+def _shell() -> Any:
+    """The running IPython shell, or None outside a kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return None
+    return get_ipython()
+
+
 def _record(result: object) -> None:
     info = getattr(result, "info", None)
     source = getattr(info, "raw_cell", None)
@@ -39,11 +49,7 @@ def _install_recorder() -> None:
     it empty. A post_run_cell callback registered while a cell runs is still called for that
     same cell, so the cell that imported asynclab is recorded too.
     """
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return
-    shell = get_ipython()
+    shell = _shell()
     if shell is None or getattr(shell, "_asynclab_recorder", False):
         return
     shell.events.register("post_run_cell", _record)
@@ -51,11 +57,7 @@ def _install_recorder() -> None:
 
 
 def _history() -> list[str]:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return []
-    shell = get_ipython()
+    shell = _shell()
     if shell is None:
         return []
     stored = [str(s) for s in shell.user_ns.get("In", [])[:-1] if s]  # the last entry is this check cell

@@ -60,6 +60,18 @@ class _Heartbeat:
             await asyncio.sleep(0.05)
 
 
+_WAITS_FOREVER = "Something waits forever: a request with no deadline, a lock never released, a queue never fed?"
+
+
+def _still_awaiting(deadline: float) -> str:
+    return f"your code was still awaiting after {deadline:.0f} s"
+
+
+def _timeout(deadline: float, measured: str, hint: str) -> Verdict:
+    return Verdict("", "timeout", f"timed out after {deadline:.0f} s and was stopped.", reason="timeout",
+                   measured=measured, hint=hint)
+
+
 def _start_watchdog(outcome: _Outcome, heart: _Heartbeat, deadline: float) -> None:
     started = time.monotonic()
 
@@ -76,11 +88,8 @@ def _start_watchdog(outcome: _Outcome, heart: _Heartbeat, deadline: float) -> No
             )
             hint = "A busy loop or a blocking call (time.sleep, sync I/O, heavy CPU) holds the loop. Await something, or offload it."
         else:
-            measured = f"your code was still awaiting after {deadline:.0f} s"
-            hint = "Something waits forever: a request with no deadline, a lock never released, a queue never fed?"
-        if outcome.write(
-            Verdict(exercise="", status="timeout", reason="timeout", summary=f"timed out after {deadline:.0f} s and was stopped.", measured=measured, hint=hint)
-        ):
+            measured, hint = _still_awaiting(deadline), _WAITS_FOREVER
+        if outcome.write(_timeout(deadline, measured, hint)):
             os._exit(3)
 
     threading.Thread(target=watch, name="asynclab-grading-watchdog", daemon=True).start()
@@ -174,9 +183,7 @@ def main(argv: list[str]) -> int:
         verdict = Verdict("", "failed", failure.summary, reason=failure.reason, measured=failure.measured,
                           expected=failure.expected, hint=failure.hint)
     except TimeoutError:
-        verdict = Verdict("", "timeout", f"timed out after {deadline:.0f} s and was stopped.", reason="timeout",
-                          measured=f"your code was still awaiting after {deadline:.0f} s",
-                          hint="Something waits forever: a request with no deadline, a lock never released?")
+        verdict = _timeout(deadline, _still_awaiting(deadline), _WAITS_FOREVER)
     except BaseException as exc:
         verdict = Verdict("", "error", "your code raised an error during the check.", reason="crashed",
                           measured=_describe(exc, path, offset), hint="Run your code in the notebook to see the full error.")
