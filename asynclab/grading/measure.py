@@ -52,13 +52,6 @@ def loop_health(monitor: LoopMonitor) -> str:
             f"longest stall {monitor.longest_stall:.2f} s")
 
 
-def assert_loop_free(monitor: LoopMonitor, *, hint: str, what: str = "your code") -> None:
-    """Fail with reason 'loop-blocked' when stalls covered too much of the time `what` ran."""
-    if monitor.blocked_share > STALL_SHARE:
-        raise fail("loop-blocked", f"the event loop stalled while {what} ran.", measured=loop_health(monitor),
-                   expected=f"the loop blocked at most {STALL_SHARE:.0%} of the time", hint=hint)
-
-
 def ratio_text(measured: float, ideal: float) -> str:
     return f"{measured:.2f} s, {measured / ideal:.1f}× the ideal {ideal:.2f} s" if ideal > 0 else f"{measured:.2f} s"
 
