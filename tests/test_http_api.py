@@ -16,7 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,15 +25,6 @@ import pytest
 
 from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle, start_api
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ApiHandle, Child]]:
-    api, child = start_api()
-    try:
-        yield api, child
-    finally:
-        child.stop()
 
 
 @pytest.fixture

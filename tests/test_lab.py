@@ -25,7 +25,7 @@ import asynclab
 from asynclab import lab as lab_module
 from asynclab.errors import ServiceStartError
 from asynclab.services._child import Child
-from asynclab.services.api_client import ApiHandle, start_api
+from asynclab.services.api_client import ApiHandle
 
 ENV = ("DATABASE_URL", "ASYNCLAB_API_URL", "ASYNCLAB_PG_DSN")
 STARTED_DSN = "postgresql://lab@127.0.0.1:1/started-by-the-stand-in"
@@ -59,15 +59,6 @@ def stand_in_postgres(fail: bool = False) -> types.ModuleType:
     module.start_postgres = start_postgres  # type: ignore[attr-defined]
     module.started = started  # type: ignore[attr-defined]
     return module
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[ApiHandle, Child]]:
-    api, child = start_api()
-    try:
-        yield api, child
-    finally:
-        child.stop()
 
 
 @pytest.fixture
