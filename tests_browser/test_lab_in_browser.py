@@ -28,6 +28,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 NOTEBOOK = os.environ.get("ASYNCLAB_BROWSER_NOTEBOOK", "00_welcome.ipynb")
 BLOCKING_DEMO = "time.sleep(1.0)  # holds the thread"
 HEALTHY_DEMO = "100 tasks awaiting asyncio.sleep(1)"
+# JupyterLab renders a traceback as stderr output of its own; plain stderr text is not a failure.
+STDERR_OUTPUT = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -78,16 +80,72 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _wait_until_idle(page: object, timeout_ms: int = 180_000) -> None:
-    """Every cell has run: no `[*]` prompt is left and the kernel reports idle."""
-    page.wait_for_function(  # type: ignore[attr-defined]
-        """() => {
-            const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')].map(p => p.textContent);
-            return prompts.length > 0 && !prompts.some(t => t.includes('*'))
+PROMPTS_JS = "[...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim())"
+
+
+def _run_all(page: object, attempts: int = 3) -> None:
+    """Run → Run All Cells, as a learner would, once the kernel is there to take the cells.
+
+    Under load JupyterLab can open the page before it knows the kernel: it then asks which
+    kernel to start (the learner clicks Select, so do we), or takes a Run All that reaches no
+    kernel and leaves every prompt at `[ ]`. So wait for the status bar to say Idle, and if no
+    cell has started 20 s after the click, click again, as the learner would.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        deadline = time.monotonic() + 60
+        while not page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle")).count():  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, f"the kernel was not idle 60 s after the page opened: {_state(page)}"
+            dialog = page.locator(".jp-Dialog", has_text="Select Kernel")  # type: ignore[attr-defined]
+            if dialog.count():
+                print("JupyterLab asked which kernel to start: Select")
+                dialog.locator(".jp-mod-accept").first.click(timeout=10_000)
+            time.sleep(0.2)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)  # type: ignore[attr-defined]
+        page.locator("li.lm-Menu-item[data-command='runmenu:run-all'], "  # type: ignore[attr-defined]
+                     "li.lm-Menu-item[data-command='notebook:run-all-cells']").first.click(timeout=10_000)
+        try:
+            page.wait_for_function(f"() => {PROMPTS_JS}.some(t => t !== '[ ]:')", timeout=20_000)  # type: ignore[attr-defined]
+            return
+        except PlaywrightTimeout:
+            print(f"Run All started no cell in 20 s, clicking it again: {_state(page)}")
+    raise AssertionError(f"Run All started no cell in {attempts} tries: {_state(page)}")
+
+
+def _state(page: object) -> dict[str, str]:
+    """Prompts, kernel status and any open dialog: enough for a CI log to say what went wrong."""
+    return page.evaluate(  # type: ignore[attr-defined, no-any-return]
+        f"""() => ({{prompts: {PROMPTS_JS}.join(' '),
+                    kernel: document.querySelector('.jp-StatusBar-Widget')?.textContent ?? 'none',
+                    dialog: document.querySelector('.jp-Dialog')?.textContent ?? 'none'}})""")
+
+
+def _wait_until_all_ran(page: object, timeout_ms: int = 60_000) -> None:
+    """Every code cell shows an execution number and the kernel is idle, or a cell failed.
+
+    "No `[*]` prompt" is not enough: right after Run All is clicked, and before the kernel has
+    picked the cells up, every prompt is still `[ ]` and the kernel idle. Numbers cannot be there
+    before the cells ran. A failed cell stops Run All, so its error ends the wait at once and the
+    test reports it instead of timing out.
+    """
+    try:
+        page.wait_for_function(  # type: ignore[attr-defined]
+            """() => {
+            const failed = [...document.querySelectorAll(STDERR_OUTPUT)]
+                .some(o => o.textContent.includes('Traceback'));
+            if (failed) return true;
+            const prompts = PROMPTS_JS;
+            return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:$/.test(t))
                 && document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
-        }""",
-        timeout=timeout_ms,
-    )
+        }""".replace("STDERR_OUTPUT", json.dumps(STDERR_OUTPUT)).replace("PROMPTS_JS", PROMPTS_JS),
+            timeout=timeout_ms,
+        )
+    except Exception as exc:  # say where it stood, so a CI log explains itself
+        page.screenshot(path=str(ARTIFACTS / "not-all-ran.png"), full_page=True)  # type: ignore[attr-defined]
+        raise AssertionError(f"not every cell ran within {timeout_ms / 1000:.0f} s: {_state(page)}") from exc
+    failed = page.locator(STDERR_OUTPUT, has_text="Traceback")  # type: ignore[attr-defined]
+    assert failed.count() == 0, f"a cell failed in the browser:\n{(failed.first.text_content() or '')[-1500:]}"
 
 
 def _status(url: str) -> int:
@@ -104,6 +162,7 @@ def test_make_lab_listens_on_loopback_with_token_auth(lab_url: tuple[str, str]) 
     assert _status(f"{base}/api/status") in (401, 403), "without the token the API must refuse"
 
 
+@pytest.mark.timeout(300)  # its own waits are shorter and say what they waited for
 def test_notebook_00_runs_in_chromium_with_a_live_meter_and_no_errors(lab_url: tuple[str, str]) -> None:
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         if os.environ.get("ASYNCLAB_REQUIRE_BROWSER") == "1":
@@ -121,10 +180,8 @@ def test_notebook_00_runs_in_chromium_with_a_live_meter_and_no_errors(lab_url: t
             # ?reset: a fresh workspace, so tabs restored from an earlier session cannot take the focus.
             page.goto(f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}", timeout=60_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
-            page.locator("li.lm-Menu-item[data-command='runmenu:run-all'], li.lm-Menu-item[data-command='notebook:run-all-cells']").first.click(timeout=10_000)
-            _wait_until_idle(page)
+            _run_all(page)
+            _wait_until_all_ran(page)
             page.screenshot(path=str(shots / "notebook00-done.png"), full_page=True)
             # JupyterLab renders only the cells in view, and Run All does not follow the running
             # cell. So bring the blocking demo into view and run it again: while time.sleep holds
@@ -133,9 +190,13 @@ def test_notebook_00_runs_in_chromium_with_a_live_meter_and_no_errors(lab_url: t
             demo.scroll_into_view_if_needed(timeout=30_000)
             demo.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")
-            page.wait_for_selector("text=/loop blocked for/", timeout=30_000)
+            try:
+                page.wait_for_selector("text=/loop blocked for/", timeout=30_000)
+            except Exception as exc:  # say what the cell showed instead, so CI's log explains itself
+                raise AssertionError(f"the meter never showed 'loop blocked for' in 30 s; the cell shows:\n"
+                                     f"{(demo.text_content() or '')[-1500:]}") from exc
             page.screenshot(path=str(shots / "meter-blocked.png"))
-            _wait_until_idle(page)
+            _wait_until_all_ran(page)
             healthy = page.locator(".jp-CodeCell", has=page.locator(".jp-InputArea", has_text=HEALTHY_DEMO)).first
             healthy.scroll_into_view_if_needed(timeout=30_000)
             page.screenshot(path=str(shots / "meter-healthy.png"))
