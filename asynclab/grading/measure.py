@@ -7,8 +7,8 @@ import inspect
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, TypeVar
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from ..instruments.loop_monitor import LoopMonitor
 from .registry import fail
@@ -38,13 +38,6 @@ def require_class(module: Any, name: str, *, expected: str, hint: str) -> type:
         raise fail("not-a-class", f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
                    expected=expected, hint=hint)
     return cls
-
-
-@asynccontextmanager
-async def watched(interval: float = 0.01) -> AsyncIterator[LoopMonitor]:
-    """Measure the loop's health around a block of the learner's code."""
-    async with LoopMonitor(interval=interval) as monitor:
-        yield monitor
 
 
 def loop_health(monitor: LoopMonitor) -> str:

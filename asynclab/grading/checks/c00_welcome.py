@@ -32,8 +32,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
-from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines, watched
+from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines
 from ..registry import exercise, fail, passed
 
 EXERCISE_ID = "00-warm-up"
@@ -122,7 +123,7 @@ async def check_warm_up(module: ModuleType, lab: Lab) -> object:
         named = await _blocking_calls(module, pause)
         with unawaited_coroutines() as unawaited:
             try:
-                async with watched() as monitor:
+                async with LoopMonitor() as monitor:
                     started = time.perf_counter()
                     async with asyncio.timeout(GIVE_UP):
                         outcomes = await asyncio.gather(*(_timed(pause, s) for s in PAUSES))

@@ -48,8 +48,9 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
-from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines, watched
+from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
 from ..registry import exercise, fail, passed
 
 # --- 01-unblock-handler -------------------------------------------------------------------
@@ -305,7 +306,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
 
             # 3. A few at once: a handler that blocks all the way fails here, quickly.
             with _LineSampler(source.path) as sampler:
-                async with watched() as probe:
+                async with LoopMonitor() as probe:
                     await asyncio.gather(*(get_user(i, client, pool) for i in ids[:PROBE_CALLS]))
             if probe.blocked_share > PROBE_BLOCKED:
                 _fail_blocked(source, named or _blame(source, None, sampler), probe, PROBE_CALLS, clients[0])
@@ -315,7 +316,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
             limit = SLOWDOWN * t1 + SLACK
             for runs in (1, 2):
                 with _LineSampler(source.path) as sampler:
-                    async with watched() as monitor:
+                    async with LoopMonitor() as monitor:
                         with Stopwatch() as many:
                             results = await asyncio.gather(*(get_user(i, client, pool) for i in ids))
                 if not (_stalled(monitor) or many.seconds > limit):
@@ -420,7 +421,7 @@ async def check_offload_cpu(module: ModuleType, lab: Lab) -> object:
         with Stopwatch() as inline_before:
             expected = hash_passwords_inline(PASSWORDS)
         with _LineSampler(source.path) as sampler:
-            async with watched() as monitor:
+            async with LoopMonitor() as monitor:
                 with Stopwatch() as answer:
                     got = await hash_passwords(list(PASSWORDS))
         with Stopwatch() as inline_after:

@@ -51,7 +51,7 @@ def _require_context_manager_class(module: ModuleType, name: str) -> type:
     for method in ("__aenter__", "__aexit__"):
         if not hasattr(cls, method):
             raise fail("not-a-context-manager", f"{name} is not an async context manager.", measured=f"no {method}",
-                       expected="`async with ApiClient(...) as api:` works",
+                       expected=f"`async with {name}(...) as x:` works",
                        hint="Give the class `async def __aenter__(self)` (return self) and `async def __aexit__(self, *exc)`.")
     return cls
 
