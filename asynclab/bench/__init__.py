@@ -8,7 +8,7 @@ that uses it. Each family of rows runs in a process of its own under a deadline
 (`runner`), and `report` turns the rows into the table and `bench-results.json`.
 """
 
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair, load_variant
 from .report import Row, Skip, Target
 
-__all__ = ["NotAvailable", "Row", "Skip", "Target", "load_variant"]
+__all__ = ["NotAvailable", "Row", "Skip", "Target", "load_pair", "load_variant"]

@@ -96,6 +96,11 @@ def load_variant(notebook: str | Path, exercise_id: str, variant: str, root: Pat
     return module
 
 
+def load_pair(notebook: str | Path, exercise_id: str, root: Path = SOLUTIONS) -> dict[str, ModuleType]:
+    """Both variants every row family compares, `{"fixed": ..., "broken": ...}`; NotAvailable if missing."""
+    return {variant: load_variant(notebook, exercise_id, variant, root) for variant in LOADABLE}
+
+
 def _modules_folder() -> Path:
     """One temporary folder per process, on sys.path, removed at exit."""
     global _folder

@@ -18,14 +18,13 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
 
 import asyncpg
 
 from ..grading.measure import STALL_SHARE
 from ..instruments.loop_monitor import LoopMonitor
 from ..lab import Lab
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair
 from .common import client, median, settle
 from .report import Row, Skip, Target
 
@@ -55,7 +54,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
 async def _unblock_handler(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
     exercise = "01-unblock-handler"
     try:
-        variants = {v: load_variant(NOTEBOOK, exercise, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, exercise)
     except NotAvailable as exc:
         yield Skip(f"{exercise} rows", str(exc))
         return
@@ -105,7 +104,7 @@ async def _unblock_handler(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
 async def _offload_cpu(quick: bool) -> AsyncIterator[Row | Skip]:
     exercise = "01-offload-cpu"
     try:
-        variants: dict[str, ModuleType] = {v: load_variant(NOTEBOOK, exercise, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, exercise)
     except NotAvailable as exc:
         yield Skip(f"{exercise} rows", str(exc))
         return

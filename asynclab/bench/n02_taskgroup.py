@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from ..lab import Lab
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair
 from .common import InFlightWatcher, client, settle
 from .report import Row, Skip, Target
 
@@ -35,7 +35,7 @@ OVERSHOOT_BOUND = 0.25
 
 async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
     try:
-        variants = {v: load_variant(NOTEBOOK, EXERCISE, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, EXERCISE)
     except NotAvailable as exc:
         yield Skip(TITLE, str(exc))
         return

@@ -23,12 +23,11 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
 
 import httpx
 
 from ..lab import Lab
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair
 from .common import client, settle
 from .report import Row, Skip, Target
 
@@ -60,7 +59,7 @@ def _ok(body: str) -> bool:
 
 async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
     try:
-        variants: dict[str, ModuleType] = {v: load_variant(NOTEBOOK, EXERCISE, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, EXERCISE)
     except NotAvailable as exc:
         yield Skip(TITLE, str(exc))
         return

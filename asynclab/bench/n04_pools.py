@@ -20,12 +20,11 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
 
 import asyncpg
 
 from ..lab import Lab
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair
 from .common import settle
 from .report import Row, Skip, Target
 
@@ -49,7 +48,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
 async def _api_client(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
     exercise = "04-api-client"
     try:
-        variants = {v: load_variant(NOTEBOOK, exercise, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, exercise)
     except NotAvailable as exc:
         yield Skip(f"{exercise} rows", str(exc))
         return
@@ -94,7 +93,7 @@ async def _sessions(admin: asyncpg.Connection) -> int:
 async def _user_repo(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
     exercise = "04-user-repo"
     try:
-        variants: dict[str, ModuleType] = {v: load_variant(NOTEBOOK, exercise, v) for v in ("fixed", "broken")}
+        variants = load_pair(NOTEBOOK, exercise)
     except NotAvailable as exc:
         yield Skip(f"{exercise} rows", str(exc))
         return

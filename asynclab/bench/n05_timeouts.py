@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 
 from ..lab import Lab
-from .cells import NotAvailable, load_variant
+from .cells import NotAvailable, load_pair
 from .common import client
 from .report import Row, Skip, Target
 
@@ -57,11 +57,11 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
     fetch: dict[str, ModuleType] = {}
     db: dict[str, ModuleType] = {}
     try:
-        fetch = {v: load_variant(NOTEBOOK, "05-deadline-fetch", v) for v in ("fixed", "broken")}
+        fetch = load_pair(NOTEBOOK, "05-deadline-fetch")
     except NotAvailable as exc:
         yield Skip("05-deadline-fetch rows", str(exc))
     try:
-        db = {v: load_variant(NOTEBOOK, "05-db-deadline", v) for v in ("fixed", "broken")}
+        db = load_pair(NOTEBOOK, "05-db-deadline")
     except NotAvailable as exc:
         yield Skip("05-db-deadline rows", str(exc))
     api = lab.api.scoped()
