@@ -80,7 +80,12 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+# Page facts as JavaScript expressions, shared by the waits and by the failure report.
 PROMPTS_JS = "[...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent.trim())"
+STATUS_BAR_JS = "[...document.querySelectorAll('.jp-StatusBar-Widget')].map(w => w.textContent).join(' · ')"
+KERNEL_IDLE_JS = f"/\\| Idle/.test({STATUS_BAR_JS})"  # "Python 3 (ipykernel) | Idle"
+FAILED_JS = (f"[...document.querySelectorAll({json.dumps(STDERR_OUTPUT)})]"
+             ".some(o => o.textContent.includes('Traceback'))")
 
 
 def _run_all(page: object, attempts: int = 3) -> None:
@@ -95,7 +100,7 @@ def _run_all(page: object, attempts: int = 3) -> None:
 
     for _ in range(attempts):
         deadline = time.monotonic() + 60
-        while not page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\| Idle")).count():  # type: ignore[attr-defined]
+        while not page.evaluate(f"() => {KERNEL_IDLE_JS}"):  # type: ignore[attr-defined]
             assert time.monotonic() < deadline, f"the kernel was not idle 60 s after the page opened: {_state(page)}"
             dialog = page.locator(".jp-Dialog", has_text="Select Kernel")  # type: ignore[attr-defined]
             if dialog.count():
@@ -117,7 +122,7 @@ def _state(page: object) -> dict[str, str]:
     """Prompts, kernel status and any open dialog: enough for a CI log to say what went wrong."""
     return page.evaluate(  # type: ignore[attr-defined, no-any-return]
         f"""() => ({{prompts: {PROMPTS_JS}.join(' '),
-                    kernel: document.querySelector('.jp-StatusBar-Widget')?.textContent ?? 'none',
+                    status_bar: {STATUS_BAR_JS},
                     dialog: document.querySelector('.jp-Dialog')?.textContent ?? 'none'}})""")
 
 
@@ -131,14 +136,8 @@ def _wait_until_all_ran(page: object, timeout_ms: int = 60_000) -> None:
     """
     try:
         page.wait_for_function(  # type: ignore[attr-defined]
-            """() => {
-            const failed = [...document.querySelectorAll(STDERR_OUTPUT)]
-                .some(o => o.textContent.includes('Traceback'));
-            if (failed) return true;
-            const prompts = PROMPTS_JS;
-            return prompts.length > 0 && prompts.every(t => /^\\[\\d+\\]:$/.test(t))
-                && document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]') !== null;
-        }""".replace("STDERR_OUTPUT", json.dumps(STDERR_OUTPUT)).replace("PROMPTS_JS", PROMPTS_JS),
+            f"""() => {FAILED_JS} || (numbered => numbered.length > 0 && numbered.every(t => /^\\[\\d+\\]:$/.test(t)))
+                ({PROMPTS_JS}) && {KERNEL_IDLE_JS}""",
             timeout=timeout_ms,
         )
     except Exception as exc:  # say where it stood, so a CI log explains itself
