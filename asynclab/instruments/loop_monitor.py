@@ -36,8 +36,38 @@ class Stall(NamedTuple):
     duration: float
 
 
+class _TickCounts:
+    """The counts and shares every report uses, for the whole run and for its sections alike,
+    so the two always agree. Subclasses provide `interval`, `elapsed`, `ticks` and `stalls`."""
+
+    interval: float
+
+    @property
+    def expected_ticks(self) -> int:
+        """Heartbeats a free loop would have run in the elapsed time."""
+        return int(self.elapsed / self.interval)
+
+    @property
+    def missed_ticks(self) -> int:
+        return max(0, self.expected_ticks - self.ticks)
+
+    @property
+    def missed_share(self) -> float:
+        """Share of expected heartbeats that never ran, 0..1."""
+        expected = self.expected_ticks
+        return self.missed_ticks / expected if expected else 0.0
+
+    @property
+    def blocked_share(self) -> float:
+        """Time spent in stalls over the elapsed time, 0..1."""
+        elapsed = self.elapsed
+        if elapsed <= 0:
+            return 0.0
+        return min(1.0, sum(s.duration for s in self.stalls) / elapsed)
+
+
 @dataclass
-class SectionStats:
+class SectionStats(_TickCounts):
     """Tick counts for one named part of the monitored code (see `LoopMonitor.section`)."""
 
     name: str
@@ -52,27 +82,11 @@ class SectionStats:
         return (self.end if self.end is not None else self.start) - self.start
 
     @property
-    def expected_ticks(self) -> int:
-        return int(self.elapsed / self.interval)
-
-    @property
-    def missed_ticks(self) -> int:
-        return max(0, self.expected_ticks - self.ticks)
-
-    @property
-    def missed_share(self) -> float:
-        return self.missed_ticks / self.expected_ticks if self.expected_ticks else 0.0
-
-    @property
     def longest_stall(self) -> float:
         return max((s.duration for s in self.stalls), default=0.0)
 
-    @property
-    def blocked_share(self) -> float:
-        return min(1.0, sum(s.duration for s in self.stalls) / self.elapsed) if self.elapsed > 0 else 0.0
 
-
-class LoopMonitor:
+class LoopMonitor(_TickCounts):
     """Heartbeat ticks on the running loop; counts what ran, what was missed and how long it stalled.
 
     `interval` is the heartbeat period (s). A gap between heartbeats longer than
@@ -200,21 +214,6 @@ class LoopMonitor:
         return self._ticks
 
     @property
-    def expected_ticks(self) -> int:
-        """Heartbeats a free loop would have run in the elapsed time."""
-        return int(self.elapsed / self.interval)
-
-    @property
-    def missed_ticks(self) -> int:
-        return max(0, self.expected_ticks - self._ticks)
-
-    @property
-    def missed_share(self) -> float:
-        """Share of expected heartbeats that never ran, 0..1."""
-        expected = self.expected_ticks
-        return self.missed_ticks / expected if expected else 0.0
-
-    @property
     def stalls(self) -> list[Stall]:
         """Stalls longer than `stall_threshold`, in order, including one still going on."""
         stalls = list(self._stalls)
@@ -227,14 +226,6 @@ class LoopMonitor:
     def longest_stall(self) -> float:
         """The longest gap between heartbeats minus the interval (s), recorded or ongoing."""
         return max(self._max_lag, self.blocked_for())
-
-    @property
-    def blocked_share(self) -> float:
-        """Time spent in stalls over the elapsed time, 0..1."""
-        elapsed = self.elapsed
-        if elapsed <= 0:
-            return 0.0
-        return min(1.0, sum(s.duration for s in self.stalls) / elapsed)
 
     @property
     def blocked_time(self) -> float:
