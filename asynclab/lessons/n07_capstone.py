@@ -42,6 +42,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -724,20 +725,12 @@ class LoadReport:
     @property
     def status(self) -> dict[int, int]:
         """Answers by HTTP status code."""
-        counts: dict[int, int] = {}
-        for r in self.results:
-            if r.status is not None:
-                counts[r.status] = counts.get(r.status, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(r.status for r in self.results if r.status is not None).items()))
 
     @property
     def errors(self) -> dict[str, int]:
         """Requests without an answer, by kind ("timeout", "ServerDisconnectedError", ...)."""
-        counts: dict[str, int] = {}
-        for r in self.results:
-            if r.error is not None:
-                counts[r.error] = counts.get(r.error, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(Counter(r.error for r in self.results if r.error is not None).items()))
 
     @property
     def ok(self) -> int:
