@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import inspect
 import json
 import os
 import queue
@@ -68,13 +67,13 @@ def _emit(item: Row | Skip) -> None:
     print(LINE_PREFIX + json.dumps({kind: item.to_dict()}), flush=True)
 
 
-async def run_rows(module: ModuleType, quick: bool = False, emit: Callable[[Row | Skip], None] = _emit) -> None:
+async def run_rows(module: ModuleType, quick: bool = False) -> None:
     """Run an async family on this loop: start (or reuse) the lab, then emit each row."""
     from ..lab import start
 
     lab = await start()
     async for item in module.rows(lab, quick=quick):
-        emit(item)
+        _emit(item)
 
 
 def child_main(argv: list[str] | None = None) -> int:
@@ -184,18 +183,6 @@ def run_family(family: Family, on_item: Callable[[Row | Skip], None], *, quick: 
             tail = err.read().strip().splitlines()[-3:]
             on_item(Skip(module.TITLE, f"failed: exit code {proc.returncode}: {' / '.join(tail)[:300]}"))
         return proc.returncode == 0
-
-
-def run_in_process(module_name: str, quick: bool = True) -> list[Row | Skip]:
-    """Run an async family on a fresh loop in this process (for tests); returns its items."""
-    module = importlib.import_module(module_name)
-    items: list[Row | Skip] = []
-    if hasattr(module, "rows_sync"):
-        items.extend(module.rows_sync(quick=quick))
-    else:
-        assert inspect.isasyncgenfunction(module.rows)
-        asyncio.run(run_rows(module, quick, items.append))
-    return items
 
 
 if __name__ == "__main__":

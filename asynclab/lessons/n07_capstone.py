@@ -833,19 +833,6 @@ class LoadReport:
                 f"{failed} of {self.sent} not ok · loop lag {self.loop_lag:.2f} s "
                 f"({self.probes_unanswered} of {len(self.probes)} /metrics reads unanswered)")
 
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers, JSON-ready (for bench-results.json and tables)."""
-        return {
-            "label": self.label, "url": self.url, "clients": self.clients, "rate": self.rate,
-            "timeout": self.timeout, "elapsed": round(self.elapsed, 4), "sent": self.sent, "ok": self.ok,
-            "throughput": round(self.throughput, 2), "p50": round(self.p50, 4), "p99": round(self.p99, 4),
-            "max_latency": round(self.max_latency, 4), "status": {str(k): v for k, v in self.status.items()},
-            "errors": self.errors, "loop_lag": round(self.loop_lag, 4), "loop_blocked_share": self.loop_blocked_share,
-            "probes": len(self.probes), "probes_unanswered": self.probes_unanswered,
-            "app_peak_in_flight": self.app_peak_in_flight, "partner_connections_max": self.partner_connections_max,
-            "http_clients_created": self.http_clients_created,
-        }
-
 
 class _Progress:
     """A live line while the load runs: a widget in Jupyter, else one text line a second.
