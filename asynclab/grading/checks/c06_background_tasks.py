@@ -13,7 +13,9 @@ a logger whose records are kept. One step per promise of the exercise, in this o
 4. `len()` counts running tasks and drops back to 0 when they finish;
 5. `drain(timeout)` lets a quick task finish, cancels a never-ending one at about the timeout,
    and returns (bounded by the check);
-6. nothing else was reported to the loop's exception handler, and no coroutine went un-awaited.
+6. `drain(timeout)` still returns within STUBBORN_BOUND when a task swallows its cancellation and
+   carries on (a cancelled task gets a grace, not forever);
+7. nothing else was reported to the loop's exception handler, and no coroutine went un-awaited.
 
 06-durable-worker runs the learner's `work` in two worker *processes* (the program is
 `asynclab/lessons/n06_background_tasks.py`; it imports the submission file), on a private copy
@@ -55,6 +57,7 @@ from ..registry import exercise, fail, passed
 DRAIN_TIMEOUT = 0.6  # what the check passes to drain()
 QUICK = 0.15  # a task that drain must let finish
 DRAIN_GUARD = 3.0  # seconds past the timeout before the check stops a drain that does not return
+STUBBORN_BOUND = 2 * DRAIN_TIMEOUT + 0.9  # drain + a grace for cancelled tasks; the solution takes 2 × DRAIN_TIMEOUT
 DESTROYED = "Task was destroyed but it is pending"
 
 
@@ -104,7 +107,8 @@ async def _settle(seconds: float = 0.05) -> None:
         "`if task.cancelled(): return`; `exc = task.exception()`; `if exc: self.logger.error(\"%s failed\", "
         "task.get_name(), exc_info=exc)`. In `drain`: `done, pending = await asyncio.wait(set(self._tasks), "
         "timeout=timeout)` (only if there are tasks), then cancel each pending one and "
-        "`await asyncio.gather(*pending, return_exceptions=True)`.",
+        "`await asyncio.wait(pending, timeout=timeout)`: a grace for them to finish, not forever (a task may catch "
+        "its CancelledError and carry on).",
     ],
 )
 async def check_task_registry(module: ModuleType, lab: Lab) -> object:
@@ -119,6 +123,7 @@ async def check_task_registry(module: ModuleType, lab: Lab) -> object:
         await _cancel_is_quiet(registry, records, complaints)
         await _no_leak(registry)
         drained = await _drain_is_bounded(registry)
+        drained += "; " + await _drain_outlasts_a_stubborn_task(registry)
         await _settle()
         gc.collect()
         await _settle(0.01)
@@ -332,6 +337,53 @@ async def _drain_is_bounded(registry: Any) -> str:
                    measured=measured, expected="what is left after the timeout is cancelled",
                    hint="After the wait, call `.cancel()` on every pending task (and await them).")
     return f"{measured}; the quick task finished, the endless one was cancelled"
+
+
+async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
+    """A job that catches its CancelledError and carries on must not hold the shutdown forever."""
+    swallowed = asyncio.Event()
+
+    async def ignores_cancel() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # the job's mistake: it carries on (a second cancel ends it)
+            await asyncio.sleep(3600)
+
+    stubborn = registry.spawn(ignores_cancel(), name="check-ignores-cancel")
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    raised: BaseException | None = None
+    try:
+        async with asyncio.timeout(STUBBORN_BOUND) as guard:
+            await registry.drain(DRAIN_TIMEOUT)
+    except TimeoutError as exc:
+        if guard.expired():
+            stubborn.cancel()
+            await asyncio.wait({stubborn}, timeout=2)
+            raise fail("drain-unbounded", f"drain({DRAIN_TIMEOUT}) cancelled a task that ignores its cancellation, "
+                       f"then waited for it: still waiting {STUBBORN_BOUND:.1f} s later.",
+                       measured="the check had to stop it", expected=f"drain returns within {STUBBORN_BOUND:.1f} s "
+                       "(the timeout, then a short grace for cancelled tasks)",
+                       hint="A cancelled task may catch CancelledError and carry on. After cancelling, wait with a "
+                            "limit too: `await asyncio.wait(pending, timeout=...)`, not `gather(*pending)`.") from None
+        raised = exc
+    except Exception as exc:
+        raised = exc
+    took = time.perf_counter() - started
+    if not stubborn.done():
+        stubborn.cancel()  # the second cancel ends it
+        await asyncio.wait({stubborn}, timeout=2)
+    if raised is not None:
+        raise fail("drain-raised", "drain() raised instead of returning.",
+                   measured=f"{type(raised).__name__}: {raised}".rstrip(": ") + f", after {took:.2f} s",
+                   expected="drain returns None", hint="A shutdown calls drain and carries on: don't let a "
+                   "timeout escape from it.")
+    if not swallowed.is_set():
+        raise fail("drain-leaves-tasks", "drain() returned without cancelling a task that was still running.",
+                   measured=f"drain({DRAIN_TIMEOUT}) returned after {took:.2f} s", expected="every task still running "
+                   "after the timeout is cancelled", hint="After the wait, call `.cancel()` on every pending task.")
+    return f"with a task that ignores its cancellation, drain returned after {took:.2f} s (bound {STUBBORN_BOUND:.1f} s)"
 
 
 # -- 06-durable-worker ------------------------------------------------------------------------

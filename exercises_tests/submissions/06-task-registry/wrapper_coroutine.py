@@ -32,7 +32,7 @@ class BackgroundTasks:
                 await asyncio.wait(tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.wait(tasks)
+        await asyncio.wait(tasks, timeout=1.0)  # a grace for cancelled tasks, not forever
 
     def __len__(self) -> int:
         return len(self._running)
