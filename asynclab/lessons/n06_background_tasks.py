@@ -55,14 +55,15 @@ if TYPE_CHECKING:
 
     from ..instruments.timeline import Timeline
 
-__all__ = ["CLAIM_SQL", "FINISH_SQL", "LEASE_SECONDS", "POLL_SECONDS", "Event", "WorkerLab", "WorkerProcess",
-           "capture_loop_errors", "complaint_text", "create_jobs_schema", "drop_jobs_schema", "enqueue",
-           "open_pool", "recording_logger", "work"]
+__all__ = ["CLAIM_SQL", "FINISH_SQL", "LEASE_SECONDS", "MAX_ATTEMPTS", "POLL_SECONDS", "RENEW_SQL", "RETRY_OR_FAIL_SQL",
+           "Event", "WorkerLab", "WorkerProcess", "capture_loop_errors", "complaint_text", "create_jobs_schema",
+           "drop_jobs_schema", "enqueue", "open_pool", "recording_logger", "renew_lease", "work"]
 
 DSN_ENV = "ASYNCLAB_N06_DSN"  # the DSN reaches worker processes through the environment, not argv
 LEASE_ENV = "ASYNCLAB_LEASE_SECONDS"
 LEASE_SECONDS = float(os.environ.get(LEASE_ENV, "2"))
 POLL_SECONDS = 0.1
+MAX_ATTEMPTS = 3  # a job that failed (or killed its worker) this many times is marked 'failed': a poison job
 MODULE = "asynclab.lessons.n06_background_tasks"  # this module's name, also when it runs as __main__
 STALE_SCHEMA_SECONDS = 3600  # private schemas older than this were left by a crashed run: dropped
 
@@ -199,7 +200,25 @@ UPDATE jobs
 RETURNING id, payload, attempts
 """
 
-FINISH_SQL = "UPDATE jobs SET status = 'done', done_at = now(), locked_until = NULL WHERE id = $1"
+# Every statement after the claim is *fenced* by the claim ($1 id, $2 locked_by, $3 attempts): a worker whose
+# lease ran out, and whose job another worker has claimed since, changes nothing ("UPDATE 0").
+FINISH_SQL = """
+UPDATE jobs SET status = 'done', done_at = now(), locked_until = NULL
+ WHERE id = $1 AND locked_by = $2 AND attempts = $3
+"""
+
+RENEW_SQL = """
+UPDATE jobs SET locked_until = now() + make_interval(secs => $4)
+ WHERE id = $1 AND locked_by = $2 AND attempts = $3 AND status = 'running'
+RETURNING id
+"""
+
+RETRY_OR_FAIL_SQL = """
+UPDATE jobs SET status = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END, locked_until = NULL
+ WHERE id = $1 AND locked_by = $2 AND attempts = $3
+"""
+
+Fence = tuple[int, str, int]  # (id, locked_by, attempts) of one claim
 
 
 async def enqueue(pool: asyncpg.Pool, payload: dict[str, Any]) -> int:
@@ -207,10 +226,24 @@ async def enqueue(pool: asyncpg.Pool, payload: dict[str, Any]) -> int:
     return int(await pool.fetchval("INSERT INTO jobs (payload) VALUES ($1) RETURNING id", json.dumps(payload)))
 
 
+async def renew_lease(pool: asyncpg.Pool, fence: Fence, lease: float = LEASE_SECONDS) -> None:
+    """The heartbeat: extend the claim's lease every lease/3, until cancelled or the claim is lost.
+
+    Without it, a handler that runs longer than the lease is claimed again by another worker and
+    runs twice at the same time."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        if await pool.fetchval(RENEW_SQL, *fence, lease) is None:
+            return  # someone else holds the job now: stop renewing (the fenced completion will change nothing)
+
+
 async def work(pool: asyncpg.Pool, handler: Callable[[dict[str, Any]], Awaitable[Any]], *,
                stop: asyncio.Event) -> None:
-    """Claim a job (with a lease), run `handler(payload)`, mark it done; until `stop` is set."""
+    """Claim a job (with a lease kept alive by a heartbeat), run `handler(payload)`, mark it done; until `stop`.
+
+    A handler that raises is logged and the job retried, up to MAX_ATTEMPTS attempts, then marked 'failed'."""
     me = f"{socket.gethostname()}:{os.getpid()}"
+    log = logging.getLogger(__name__)
     while not stop.is_set():
         row = await pool.fetchrow(CLAIM_SQL, LEASE_SECONDS, me)
         if row is None:
@@ -218,20 +251,28 @@ async def work(pool: asyncpg.Pool, handler: Callable[[dict[str, Any]], Awaitable
                 async with asyncio.timeout(POLL_SECONDS):
                     await stop.wait()
             continue
+        fence = (row["id"], me, row["attempts"])
+        if row["attempts"] > MAX_ATTEMPTS:  # its worker died on every attempt: give up on it
+            await pool.execute(RETRY_OR_FAIL_SQL, *fence, MAX_ATTEMPTS)
+            continue
+        heartbeat = asyncio.create_task(renew_lease(pool, fence))
         try:
             await handler(json.loads(row["payload"]))
         except Exception:
-            await pool.execute("UPDATE jobs SET status = 'failed', locked_until = NULL WHERE id = $1", row["id"])
-            logging.getLogger(__name__).exception("job %s failed", row["id"])
+            log.exception("job %s failed (attempt %s of %s)", row["id"], row["attempts"], MAX_ATTEMPTS)
+            await pool.execute(RETRY_OR_FAIL_SQL, *fence, MAX_ATTEMPTS)
             continue
-        await pool.execute(FINISH_SQL, row["id"])
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        await pool.execute(FINISH_SQL, *fence)
 
 
 # -- worker processes and their event logs -------------------------------------------------
 
 @dataclass(frozen=True)
 class Event:
-    """One line of a worker's event log: `kind` is ready, start, victim, done, returned, error, bad-payload."""
+    """One line of a worker's event log: `kind` is ready, start, victim, steal-wait, done, returned, error, bad-payload."""
 
     t: float  # time.time() in the worker
     kind: str
@@ -283,7 +324,21 @@ def _payload_number(payload: Any) -> int:
     return int(payload["n"])  # type: ignore[index]
 
 
-def _make_handler(log: _EventLog, folder: Path, victim: int, seconds: float) -> Callable[[Any], Awaitable[None]]:
+@dataclass(frozen=True)
+class Specials:
+    """Job numbers whose handler misbehaves on purpose (-1: none)."""
+
+    victim: int = -1  # the first attempt never ends (its worker is SIGKILLed)
+    long: int = -1  # runs for long_seconds, longer than the lease
+    long_seconds: float = 0.0
+    poison: int = -1  # raises on every attempt
+    steal: int = -1  # waits until the file "steal-go" exists (the check takes the job over meanwhile)
+
+
+STEAL_WAIT = 30.0  # seconds the steal job waits for "steal-go" at most
+
+
+def _make_handler(log: _EventLog, folder: Path, special: Specials, seconds: float) -> Callable[[Any], Awaitable[None]]:
     async def handler(payload: Any) -> None:
         try:
             n = _payload_number(payload)
@@ -291,7 +346,16 @@ def _make_handler(log: _EventLog, folder: Path, victim: int, seconds: float) -> 
             log.write("bad-payload", text=repr(payload)[:200])
             raise ValueError(f"the handler expects the job's payload dict, got {payload!r:.80}") from None
         log.write("start", n)
-        if n == victim:
+        if n == special.poison:
+            raise RuntimeError(f"poison job n={n}: this handler fails on every attempt")
+        if n == special.long:
+            await asyncio.sleep(special.long_seconds)
+        if n == special.steal:
+            log.write("steal-wait", n)
+            deadline = time.monotonic() + STEAL_WAIT
+            while not (folder / "steal-go").exists() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        if n == special.victim:
             try:  # the first attempt at the victim job holds its worker until the worker is killed
                 os.close(os.open(folder / "victim-taken", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError:
@@ -325,7 +389,7 @@ async def _run_durable(args: argparse.Namespace, log: _EventLog) -> None:
     watcher = asyncio.create_task(_watch_stop_file(folder / f"{args.name}.stop", stop))
     try:
         log.write("ready")
-        await module.work(pool, _make_handler(log, folder, args.victim, args.handler_ms / 1000), stop=stop)
+        await module.work(pool, _make_handler(log, folder, _specials(args), args.handler_ms / 1000), stop=stop)
         log.write("returned", text="stopped" if stop.is_set() else "early")
     finally:
         watcher.cancel()
@@ -337,7 +401,7 @@ async def _run_durable(args: argparse.Namespace, log: _EventLog) -> None:
 async def _run_memory(args: argparse.Namespace, log: _EventLog) -> None:
     """The in-memory queue: jobs live in this process's asyncio.Queue, two consumer tasks run them."""
     folder = Path(args.events)
-    handler = _make_handler(log, folder, args.victim, args.handler_ms / 1000)
+    handler = _make_handler(log, folder, _specials(args), args.handler_ms / 1000)
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for n in range(args.jobs):
         queue.put_nowait({"n": n})
@@ -356,6 +420,11 @@ async def _run_memory(args: argparse.Namespace, log: _EventLog) -> None:
     for task in consumers:
         task.cancel()
     await asyncio.gather(*consumers, return_exceptions=True)
+
+
+def _specials(args: argparse.Namespace) -> Specials:
+    return Specials(victim=args.victim, long=args.long, long_seconds=args.long_ms / 1000, poison=args.poison,
+                    steal=args.steal)
 
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
@@ -384,6 +453,10 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default="public")
     parser.add_argument("--victim", type=int, default=-1, help="job number whose first attempt never ends")
     parser.add_argument("--handler-ms", type=int, default=100)
+    parser.add_argument("--long", type=int, default=-1, help="job number whose handler runs --long-ms")
+    parser.add_argument("--long-ms", type=int, default=0)
+    parser.add_argument("--poison", type=int, default=-1, help="job number whose handler always raises")
+    parser.add_argument("--steal", type=int, default=-1, help="job number that waits for the file steal-go")
     parser.add_argument("--jobs", type=int, default=20, help="memory mode: jobs accepted at start")
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
@@ -461,12 +534,14 @@ class WorkerLab:
     """Worker processes, their event logs, and a clean end: every worker still alive at exit is killed."""
 
     def __init__(self, dsn: str = "", schema: str = "public", *, victim: int = 6, handler_ms: int = 100,
-                 lease_seconds: float | None = None) -> None:
+                 lease_seconds: float | None = None, long: int = -1, long_ms: int = 0, poison: int = -1,
+                 steal: int = -1) -> None:
         self.dsn = dsn
         self.schema = schema
         self.victim = victim
         self.handler_ms = handler_ms
         self.lease_seconds = lease_seconds
+        self.specials = ["--long", str(long), "--long-ms", str(long_ms), "--poison", str(poison), "--steal", str(steal)]
         self.workers: dict[str, WorkerProcess] = {}
         self.folder = Path(tempfile.mkdtemp(prefix="asynclab-n06-"))
         self.wall0 = time.time()
@@ -502,7 +577,8 @@ class WorkerLab:
             env[LEASE_ENV] = str(self.lease_seconds)
         cmd = [sys.executable, "-m", MODULE, mode, "--name", name, "--events", str(self.folder),
                "--module", module, "--schema", self.schema, "--victim", str(self.victim),
-               "--handler-ms", str(self.handler_ms), "--jobs", str(jobs), "--parent-pid", str(os.getpid())]
+               "--handler-ms", str(self.handler_ms), "--jobs", str(jobs), "--parent-pid", str(os.getpid()),
+               *self.specials]
         if path:
             cmd += ["--path", path]
         with open(self.folder / f"{name}.out", "wb") as out:
@@ -541,6 +617,15 @@ class WorkerLab:
             return None
         event = next(e for e in self.events() if e.kind == "victim")
         return self.workers.get(event.worker)
+
+    def release_steal(self) -> None:
+        """Let the steal job's handler return (it waits for this file)."""
+        if self.folder.exists():
+            (self.folder / "steal-go").touch()
+
+    def starts(self, n: int) -> list[Event]:
+        """Every handler start of job n."""
+        return [e for e in self.events() if e.kind == "start" and e.n == n]
 
     async def wait_done(self, numbers: Iterable[int], within: float) -> bool:
         wanted = set(numbers)

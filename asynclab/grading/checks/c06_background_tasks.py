@@ -390,31 +390,44 @@ async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
 
 JOBS = 20
 VICTIM = 6  # the job whose first attempt holds its worker until the check kills it
+LONG = 9  # a job whose handler runs LONG_SECONDS, three leases: without a heartbeat it is claimed again
+STEAL = 16  # a job the check takes over mid-handler, as a worker would after the lease ran out
+POISON = JOBS  # enqueued after the crash test: its handler raises on every attempt
+THIEF = "check-06-thief"
 HANDLER_MS = 100
 LEASE = 1.5  # seconds; the check's workers get ASYNCLAB_LEASE_SECONDS=1.5
+LONG_SECONDS = 3 * LEASE
+WORKERS = ("A", "B", "C")  # one is killed; two survivors, so a job whose lease runs out has someone to take it
 READY_WITHIN = 15.0
 VICTIM_WITHIN = 10.0
+STEAL_WITHIN = 10.0
 STOP_WITHIN = 3.0
-RECLAIM_WITHIN = LEASE * 2 + 3.0  # after the kill: the lease, a poll or two, and a busy machine
+RECLAIM_WITHIN = LONG_SECONDS + LEASE * 2 + 4.0  # after the kill: the long job, the lease, a busy machine
+POISON_WITHIN = 8.0  # MAX_ATTEMPTS quick retries (or a backoff shorter than the lease), on a busy machine
 
 
 @exercise(
     "06-durable-worker",
     defines=["enqueue", "work"],
     starter_reason="job-lost",
-    deadline=45,
+    deadline=60,
     hints=[
         "The check kills one worker with SIGKILL in the middle of a job. Look at that job's row afterwards: "
         "its status says 'running'. Which worker will ever take it again, and when?",
         "Give every claim a lease: set `locked_until = now() + LEASE_SECONDS` (and `locked_by`) when a worker "
-        "claims a job, and let the claim also take jobs that are 'running' but whose lease has run out. A dead "
-        "worker's job then comes back after the lease. Keep `FOR UPDATE SKIP LOCKED` so two workers never wait for "
-        "(or take) the same row. https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
+        "claims a job, and let the claim also take jobs that are 'running' but whose lease has run out. Keep "
+        "`FOR UPDATE SKIP LOCKED` so two workers never wait for (or take) the same row. While the handler runs, "
+        "a heartbeat task renews the lease; every later UPDATE is fenced by the claim (`WHERE id = $1 AND "
+        "locked_by = $2 AND attempts = $3`); a handler that raises sends the job back to 'queued', or to "
+        "'failed' after MAX_ATTEMPTS. https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
         "The claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = now() + "
         "make_interval(secs => $1), locked_by = $2 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR "
         "(status = 'running' AND locked_until < now()) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, "
-        "payload` with `LEASE_SECONDS, worker_name`. Then `await handler(json.loads(row['payload']))` and "
-        "`UPDATE jobs SET status = 'done', done_at = now() WHERE id = $1`. No row: wait POLL_SECONDS (or until stop).",
+        "payload, attempts`. Then `fence = (row['id'], me, row['attempts'])`; a task that every HEARTBEAT_SECONDS runs "
+        "`UPDATE jobs SET locked_until = now() + make_interval(secs => $4) WHERE id = $1 AND locked_by = $2 AND "
+        "attempts = $3`; `try: await handler(json.loads(row['payload']))`; `except Exception:` log it and `UPDATE jobs "
+        "SET status = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END, locked_until = NULL WHERE <fence>`; "
+        "`finally:` cancel the heartbeat. Success: `UPDATE jobs SET status = 'done', done_at = now() WHERE <fence>`.",
     ],
 )
 async def check_durable_worker(module: ModuleType, lab: Lab) -> object:
@@ -435,10 +448,11 @@ async def check_durable_worker(module: ModuleType, lab: Lab) -> object:
 
 async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, schema: str, folder: str) -> object:
     await _probe_enqueue(enqueue, pool)
-    async with WorkerLab(dsn, schema, victim=VICTIM, handler_ms=HANDLER_MS, lease_seconds=LEASE) as wl:
-        for name in ("A", "B"):
+    async with WorkerLab(dsn, schema, victim=VICTIM, handler_ms=HANDLER_MS, lease_seconds=LEASE, long=LONG,
+                         long_ms=int(LONG_SECONDS * 1000), poison=POISON, steal=STEAL) as wl:
+        for name in WORKERS:
             await wl.start(name, module=module.__name__, path=folder)
-        if not await wl.wait_ready(["A", "B"], within=READY_WITHIN):
+        if not await wl.wait_ready(WORKERS, within=READY_WITHIN):
             _raise_worker_error(wl, "before it was ready")
             raise fail("worker-crashed", "the worker processes did not start.", measured=_outputs(wl),
                        hint="Run your exercise cell: does it import and run without errors?")
@@ -453,10 +467,12 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
                        hint="work() should loop until `stop` is set: claim a job, `await handler(payload)`, "
                             "mark it done; when there is none, sleep a little and look again.")
         victim.kill()
-        survivor = next(w for w in wl.workers.values() if w is not victim)
+        survivors = [w for w in wl.workers.values() if w is not victim]
+        stolen = await _steal_mid_job(wl, pool)
         await wl.wait_done(range(JOBS), within=RECLAIM_WITHIN)
         _raise_worker_error(wl, "while it worked")
         await asyncio.sleep(0.3)  # the last "done" is logged just before the row is marked done
+        fenced = await _thief_finishes(pool, stolen)
         rows = {r["n"]: r for r in await pool.fetch(
             "SELECT id, (payload::jsonb ->> 'n')::int AS n, status, locked_until, locked_by, attempts, "
             "extract(epoch FROM locked_until - now()) AS lease_left FROM jobs")}
@@ -468,7 +484,9 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
             _raise_if_quit(wl, lost)
             _judge_lost(lost, rows)
         stuck = {n: r for n, r in rows.items() if r["status"] in ("queued", "running")}
-        if stuck:
+        if any(n != LONG for n in stuck):  # the long job first gets its own verdict (a lease never renewed)
+            unmarked = {n: r for n, r in unmarked.items() if n != LONG}
+            stuck = {n: r for n, r in stuck.items() if n != LONG}
             n, row = sorted((unmarked or stuck).items())[0]
             again = max(counts.values()) if counts else 0
             raise fail("not-marked-done", f"{len(stuck)} job row(s) still say 'queued' or 'running' although "
@@ -479,7 +497,14 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
                        expected="a completed job is marked 'done' (or deleted)", hint="After `await handler(...)`, "
                        "`UPDATE jobs SET status = 'done', done_at = now() WHERE id = $1`: a job left 'running' "
                        "is delivered again when its lease runs out, over and over.")
-        dupes = _duplicates(wl, victim.name)
+        _judge_long_job(wl, victim.name)
+        if LONG in stuck:
+            row = stuck[LONG]
+            raise fail("not-marked-done", f"job n={LONG} completed, but its row still says {row['status']!r}.",
+                       measured=f"attempts {row['attempts']}, locked_by {row['locked_by']!r}",
+                       expected="a completed job is marked 'done'", hint="Mark the job done after the handler "
+                       "returns, fenced by the claim that ran it.")
+        dupes = [(n, k) for n, k in _duplicates(wl, victim.name) if n != LONG]
         if dupes:
             raise fail("duplicate-delivery", "two live workers ran the same job.",
                        measured=", ".join(f"job n={n} completed {k}×" for n, k in dupes[:3]),
@@ -488,14 +513,22 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
                             "UPDATE lets two workers read the same 'queued' row.")
         overlap = wl.max_overlap(exclude_victim=False)
         if overlap < 2:
-            raise fail("workers-serial", "the two workers never ran jobs at the same time: one always waited "
-                       "for the other.", measured=f"at most {overlap} handler running at once, with 2 workers",
-                       expected="2 jobs at once", hint="Without SKIP LOCKED, a worker blocks on the row another "
+            raise fail("workers-serial", "the workers never ran jobs at the same time: one always waited "
+                       "for another.", measured=f"at most {overlap} handler running at once, with {len(WORKERS)} workers",
+                       expected="2 jobs at once or more", hint="Without SKIP LOCKED, a worker blocks on the row another "
                        "worker has locked, for as long as that worker's transaction lasts. Add `SKIP LOCKED` to "
                        "`FOR UPDATE`, or keep the claim's transaction short.")
-        survivor.request_stop()
-        returned = await wl.wait_until(lambda ev: any(e.kind == "returned" and e.worker == survivor.name for e in ev),
-                                       STOP_WITHIN)
+        if fenced is not None:
+            raise fail("completion-not-fenced", fenced,
+                       expected="a worker whose claim was taken over changes nothing (its UPDATE matches 0 rows)",
+                       hint="Fence every UPDATE after the claim by the claim itself: `WHERE id = $1 AND locked_by = $2 "
+                            "AND attempts = $3`, with the values the claim returned. Then a worker whose lease ran out "
+                            "cannot mark done (or fail) a job another worker holds.")
+        poison = await _poison_job(module, enqueue, pool, wl)
+        for worker in survivors:
+            worker.request_stop()
+        names = {w.name for w in survivors}
+        returned = await wl.wait_until(lambda ev: names <= {e.worker for e in ev if e.kind == "returned"}, STOP_WITHIN)
         _raise_worker_error(wl, "when it was asked to stop")
         if not returned:
             raise fail("stop-ignored", f"work() did not return within {STOP_WITHIN:.0f} s of `stop` being set.",
@@ -504,10 +537,102 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
                             "`asyncio.wait_for(stop.wait(), POLL_SECONDS)` wakes up at once on stop.")
         redone = max((e.t for e in wl.events() if e.kind == "done" and e.n == VICTIM), default=0.0)
         after = redone - (victim.killed_at or redone)
-        return passed(f"{JOBS} jobs, 2 worker processes, one SIGKILLed mid-job: every job completed, none stayed "
-                      "claimed, and the survivor stopped when asked.",
+        return passed(f"{JOBS} jobs, {len(WORKERS)} worker processes, one SIGKILLed mid-job: every job completed once "
+                      "(the long one too), none stayed claimed, a taken-over job was not marked done by its old "
+                      "worker, the poison job was failed, and the survivors stopped when asked.",
                       measured=f"0 lost, 0 stuck, up to {overlap} jobs at once; job n={VICTIM} was done again "
-                               f"{after:.1f} s after the kill (lease {LEASE} s)")
+                               f"{after:.1f} s after the kill (lease {LEASE} s); {poison}")
+
+
+async def _steal_mid_job(wl: WorkerLab, pool: Any) -> dict[str, Any] | None:
+    """Take job STEAL over while its handler runs, as a worker would once the lease ran out; then let it finish.
+
+    Returns the row as the thief left it, or None if no worker reached the job (other verdicts explain why)."""
+    if not await wl.wait_until(lambda ev: any(e.kind == "steal-wait" for e in ev), STEAL_WITHIN):
+        wl.release_steal()
+        return None
+    async with asyncio.timeout(10):
+        row = await pool.fetchrow(
+            "UPDATE jobs SET locked_by = $1, attempts = attempts + 1, locked_until = now() + interval '60 seconds' "
+            "WHERE id = (SELECT id FROM jobs WHERE (payload::jsonb ->> 'n')::int = $2 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, status, attempts, locked_by", THIEF, STEAL)
+    wl.release_steal()
+    # No row: deleted, or row-locked by the worker's own open transaction, which no one can take over while
+    # that worker lives (a transaction-held lease is fenced by PostgreSQL itself).
+    return dict(row) if row is not None else None
+
+
+async def _thief_finishes(pool: Any, stolen: dict[str, Any] | None) -> str | None:
+    """After the old worker's handler returned: a verdict if its completion overwrote the thief's claim.
+
+    Either way the thief then finishes the job, so the rest of the check sees a done row."""
+    if stolen is None:
+        return None
+    async with asyncio.timeout(10):
+        row = await pool.fetchrow("SELECT status, locked_by, attempts FROM jobs WHERE id = $1", stolen["id"])
+        await pool.execute("UPDATE jobs SET status = 'done', done_at = now(), locked_until = NULL "
+                           "WHERE id = $1 AND locked_by = $2", stolen["id"], THIEF)
+    if row is None or row["locked_by"] != THIEF or row["status"] != "running":
+        state = "gone" if row is None else f"status {row['status']!r}, locked_by {row['locked_by']!r}"
+        return (f"a worker whose claim on job n={STEAL} had been taken over (locked_by {THIEF!r}, attempts "
+                f"{stolen['attempts']}) still changed the row when its handler returned: now {state}.")
+    return None
+
+
+def _judge_long_job(wl: WorkerLab, killed: str) -> None:
+    runs = [e for e in wl.starts(LONG) if e.worker != killed]
+    if len(runs) > 1:
+        raise fail("lease-not-renewed", f"job n={LONG} ran {len(runs)}× at the same time: its handler needs "
+                   f"{LONG_SECONDS:.1f} s, its lease ran out after {LEASE} s, and another worker claimed it.",
+                   measured=f"started by worker {runs[0].worker}, then by worker {runs[1].worker} "
+                            f"{runs[1].t - runs[0].t:.1f} s later, while the first was still running",
+                   expected="one run: the worker renews its lease while the handler runs",
+                   hint="Run a heartbeat next to the handler: a task that every HEARTBEAT_SECONDS extends "
+                        "`locked_until` (fenced by the claim), cancelled when the handler returns.")
+
+
+async def _poison_job(module: ModuleType, enqueue: Any, pool: Any, wl: WorkerLab) -> str:
+    """A job whose handler raises every time: retried up to MAX_ATTEMPTS, then 'failed'; work() carries on."""
+    limit = getattr(module, "MAX_ATTEMPTS", 3)
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else 3
+    async with asyncio.timeout(10):
+        job_id = await enqueue(pool, {"n": POISON, "check": "06-durable-worker", "poison": True})
+
+    async def status() -> str:
+        async with asyncio.timeout(5):
+            return str(await pool.fetchval("SELECT status FROM jobs WHERE id = $1", job_id))
+
+    deadline = time.monotonic() + POISON_WITHIN
+    while time.monotonic() < deadline:
+        if await status() == "failed" or len(wl.starts(POISON)) > limit + 2 or _crashed(wl):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # a retry in flight shows up now
+    crashed = _crashed(wl)
+    if crashed is not None:
+        raise fail("handler-error-ends-work", f"a handler raised, and worker {crashed.worker} ended: its work() "
+                   "let the exception out.", measured=crashed.text,
+                   expected=f"the error is logged, the job retried up to MAX_ATTEMPTS ({limit}), and work() carries on",
+                   hint="Wrap `await handler(...)` in `try/except Exception`: log it, then send the job back to "
+                        "'queued' (or to 'failed' once `attempts >= MAX_ATTEMPTS`), and go on to the next job.")
+    runs, final = len(wl.starts(POISON)), await status()
+    if final != "failed" and runs > limit:
+        raise fail("no-retry-limit", f"a job whose handler fails every time was tried {runs}× and is still "
+                   f"{final!r}: it will be retried forever.", measured=f"{runs} attempts in {POISON_WITHIN:.0f} s, "
+                   f"status {final!r}", expected=f"'failed' after MAX_ATTEMPTS ({limit}) attempts",
+                   hint="When the handler raises and `attempts >= MAX_ATTEMPTS`, set status = 'failed' (the schema has "
+                        "it): a poison job must stop taking a worker's time. The claim returns `attempts`.")
+    if final != "failed" or runs != limit:
+        raise fail("wrong-retry-count", f"a job whose handler fails every time should run MAX_ATTEMPTS ({limit}) "
+                   "times, then be marked 'failed'.", measured=f"{runs} attempt(s), status {final!r}",
+                   expected=f"{limit} attempts, status 'failed'",
+                   hint="On an exception: `status = CASE WHEN attempts >= MAX_ATTEMPTS THEN 'failed' ELSE 'queued' END` "
+                        "(fenced by the claim), so it is tried again at once, MAX_ATTEMPTS times in all.")
+    return f"the poison job ran {runs}× and was marked 'failed'"
+
+
+def _crashed(wl: WorkerLab) -> Any:
+    return next((e for e in wl.events() if e.kind == "error" and "poison" in e.text), None)
 
 
 async def _probe_enqueue(enqueue: Any, pool: Any) -> None:

@@ -1,6 +1,7 @@
-# expect: pass
-# Another style: SELECT ... FOR UPDATE SKIP LOCKED and the lease UPDATE in one short transaction;
-# the handler runs outside it, and a finished job is deleted.
+# expect: lease-not-renewed
+# SELECT ... FOR UPDATE SKIP LOCKED and the lease UPDATE in one short transaction; the handler runs
+# outside it, and a finished job is deleted. Right, until a handler outlives the lease: nothing renews it,
+# so another worker claims the job while it still runs.
 import asyncio
 import json
 import os
