@@ -19,7 +19,14 @@ What the lesson keeps asking, answered from the outside:
           await wl.wait_done(range(20), within=8)
 
   Every job's handler writes "start" and "done" events; job `victim` blocks on its first
-  attempt until its worker is killed, so the kill always lands mid-job.
+  attempt until its worker is killed, so the kill always lands mid-job. The check of exercise 2
+  also names a `long` job (longer than the lease: a heartbeat must renew it), a `steal` job (its
+  handler waits while the check takes the row over: a fenced completion must leave it alone)
+  and a `poison` job (its handler always raises: retried up to MAX_ATTEMPTS, then 'failed').
+
+This module is longer than most (about 700 lines) because it is also the worker *program*
+(`python -m asynclab.lessons.n06_background_tasks`): the lesson's worker, the event log and the
+process lab must stay importable from one module path that the worker processes run.
 
 The jobs table of the course schema is shared by everyone on the lab's PostgreSQL (a notebook
 and its checks may run at the same moment), so each user gets a private copy in a schema of

@@ -17,12 +17,18 @@ a logger whose records are kept. One step per promise of the exercise, in this o
    carries on (a cancelled task gets a grace, not forever);
 7. nothing else was reported to the loop's exception handler, and no coroutine went un-awaited.
 
-06-durable-worker runs the learner's `work` in two worker *processes* (the program is
+06-durable-worker runs the learner's `work` in three worker *processes* (the program is
 `asynclab/lessons/n06_background_tasks.py`; it imports the submission file), on a private copy
 of the jobs table that their pools see as `jobs` (search_path). The check enqueues 20 jobs with
 the learner's `enqueue`; job VICTIM blocks its worker on the first attempt and that worker is
-SIGKILLed mid-job. Then every job must complete, none may stay claimed, the two workers must
-have run jobs side by side, and the survivor must return from `work` once `stop` is set.
+SIGKILLed mid-job; job LONG runs three leases (a heartbeat must keep it from running twice); job
+STEAL is taken over by the check mid-handler (the old worker's completion must be fenced off).
+Then every job must complete, none may stay claimed, workers must have run jobs side by side, a
+poison job must run MAX_ATTEMPTS times and end 'failed' without ending work(), and the survivors
+must return from `work` once `stop` is set.
+
+Both checks of the notebook live here (the architecture keeps one check module per notebook),
+which is why this module runs past 400 lines.
 """
 
 from __future__ import annotations
