@@ -188,7 +188,9 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
                                     f"{time.monotonic() - started:.1f} s; the /error request had answered 500 "
                                     f"after {ERROR_MS / 1000:.1f} s",
                            expected="httpx.HTTPStatusError raised at once, alone or in an ExceptionGroup",
-                           hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate.")
+                           hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate. And check "
+                                "the status: `response.text` of a 500 is just a string (`fetch_text` calls "
+                                "`raise_for_status()`).")
             task.cancel()
             await asyncio.wait({task}, timeout=2)
             raise fail("error-too-late",
@@ -206,7 +208,9 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
             raise fail("error-swallowed", "fetch_all returned a result although one of the requests failed.",
                        measured=f"returned {type(task.result()).__name__}; the /error request answered 500",
                        expected="httpx.HTTPStatusError raised, alone or in an ExceptionGroup",
-                       hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate.")
+                       hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate. And check "
+                                "the status: `response.text` of a 500 is just a string (`fetch_text` calls "
+                                "`raise_for_status()`).")
         _too_early(exc, "fetch_all")
         if not any(isinstance(e, httpx.HTTPStatusError) for e in _leaves(exc)):
             raise fail("wrong-error", "fetch_all raised, but not the failing request's error.",
@@ -308,7 +312,8 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> object:
                     raise fail("wrong-result", "a failing URL should map to the exception its request raised.",
                                measured=f"a URL that answers 500 maps to {type(value).__name__}: {str(value)[:60]!r}",
                                expected="the exception instance (httpx.HTTPStatusError from fetch_text)",
-                               hint="Store the exception object itself, not its text, and not the error body.")
+                               hint="Store the exception object itself, not its text, and not the error body: a 4xx/5xx "
+                                    "must raise (`response.raise_for_status()`, as `fetch_text` does).")
                 slowest = max(slowest, FAST_MS / 1000)
                 continue
             got_id, ms = _body_id(value)
