@@ -6,6 +6,9 @@ three things:
 
 * how long the function took to give up, as a ratio to the deadline it was given;
 * what it raised: `asynclab.ServiceUnavailable`, and never an httpx or driver exception;
+* that the caller's own mistakes are *not* reported as unavailability: a 404, or SQL that
+  fails, must raise, and not as ServiceUnavailable (retrying them, or paging someone about an
+  outage, would be wrong);
 * whether the *other side* stopped too: the API's per-scope disconnect and in-flight counters,
   PostgreSQL's `pg_stat_activity`.
 
@@ -174,17 +177,21 @@ FETCH_HINTS = [
     "would ever stop waiting? And when httpx's own timeout fires first, which exception comes out: "
     "is `httpx.ReadTimeout` a `TimeoutError`?",
     "Put the whole request, headers and body, inside `async with asyncio.timeout(seconds):`. Then turn "
-    "every way it can fail into `ServiceUnavailable`: the `TimeoutError` of your deadline, any "
-    "`httpx.HTTPError` (httpx's own timeouts are `httpx.TimeoutException`, not `TimeoutError`), and a 5xx "
-    "status. Don't catch `CancelledError` (or `BaseException`). Docs: "
+    "every way the *service* can fail into `ServiceUnavailable`: the `TimeoutError` of your deadline, "
+    "`httpx.RequestError` (httpx's own timeouts are `httpx.TimeoutException`, not `TimeoutError`; connection "
+    "errors too), and a 5xx status. A 4xx is the caller's mistake, not an outage: let "
+    "`response.raise_for_status()` raise `httpx.HTTPStatusError` to the caller. Don't catch `CancelledError` "
+    "(or `BaseException`). Docs: "
     "https://docs.python.org/3/library/asyncio-task.html#timeouts and https://www.python-httpx.org/exceptions/",
     "try:\n"
     "        async with asyncio.timeout(seconds):\n"
     "            response = await client.get(url)\n"
-    "            response.raise_for_status()      # a 5xx becomes httpx.HTTPStatusError\n"
-    "            return response.text\n"
-    "    except (TimeoutError, httpx.HTTPError) as exc:\n"
-    "        raise ServiceUnavailable(f\"{url}: {exc!r}\") from exc",
+    "    except (TimeoutError, httpx.RequestError) as exc:   # no answer, or no connection\n"
+    "        raise ServiceUnavailable(f\"{url}: {exc!r}\") from exc\n"
+    "    if response.is_server_error:                      # 5xx: the service is unavailable\n"
+    "        raise ServiceUnavailable(f\"{url}: HTTP {response.status_code}\")\n"
+    "    response.raise_for_status()                       # 4xx: the caller's mistake, raised as it is\n"
+    "    return response.text",
 ]
 
 
@@ -327,6 +334,36 @@ async def _fetch_slow(fetch: Callable[..., Awaitable[Any]], lab: Lab, case: Slow
     return case.name, call.elapsed, max(0.0, call.elapsed - deadline)
 
 
+async def _fetch_client_error(fetch: Callable[..., Awaitable[Any]], lab: Lab) -> str:
+    """A 404 is the caller's mistake: the function must raise, and not ServiceUnavailable."""
+    handle = lab.api.scoped()
+    client = _client(0.3, [])
+    try:
+        call = await _bounded(lambda: fetch(client, f"{handle.url}/error?rate=1&status=404", FAST_DEADLINE),
+                              FAST_DEADLINE + BOUND_EXTRA)
+    finally:
+        await _close(client)
+    expected = "an exception that is not ServiceUnavailable: httpx.HTTPStatusError from response.raise_for_status()"
+    if not call.finished:
+        raise fail("deadline-missed", f"against a 404, your function was still running after {call.elapsed:.1f} s.",
+                   measured=f"still running after {call.elapsed:.1f} s", expected=expected,
+                   hint="A 404 comes back at once. Does something retry it?")
+    if call.error is None:
+        raise fail("client-error-returned", "a 404 answer came back as if it were the body.",
+                   measured=f"returned {repr(call.value)[:60]}", expected=expected,
+                   hint="A 4xx means the request was wrong (here: no such resource). Raise: "
+                        "`response.raise_for_status()` raises httpx.HTTPStatusError.")
+    if isinstance(call.error, ServiceUnavailable):
+        raise fail("client-error-as-unavailable", "a 404 was reported as ServiceUnavailable.",
+                   measured=f"{_name(call.error)} (caused by {_name(call.error.__cause__) if call.error.__cause__ else '-'})",
+                   expected=expected,
+                   hint="A 4xx is the caller's mistake, not an outage: retrying it cannot help, and callers "
+                        "that treat ServiceUnavailable as 'the dependency is down' would be misled. Turn only "
+                        "timeouts, httpx.RequestError and 5xx into ServiceUnavailable; `except httpx.HTTPError` "
+                        "also catches the HTTPStatusError of a 4xx.")
+    return _name(call.error).split(":")[0]
+
+
 @exercise(
     "05-deadline-fetch",
     defines=["fetch_with_deadline"],
@@ -343,12 +380,13 @@ async def check_deadline_fetch(module: ModuleType, lab: Lab) -> object:
                                  "a fast server (50 ms)")
         await _fetch_fast(fetch, lab, "/trickle?bytes=5&every_ms=40", "01234", "a short trickle (5 bytes in 0.2 s)")
         results = [await _fetch_slow(fetch, lab, case) for case in SLOW_CASES]
+        client_error = await _fetch_client_error(fetch, lab)
         return (f"fast {fast:.2f} s; gave up: " + ", ".join(f"{name} {elapsed:.2f} s" for name, elapsed, _ in results)
-                + f"; at most {max(late for _, _, late in results):.2f} s past a deadline")
+                + f"; at most {max(late for _, _, late in results):.2f} s past a deadline; a 404 raised {client_error}")
 
     measured = await _on_own_loop(body, 40)
     return passed("gave up in time against hang, slow headers, trickle and a 500, with ServiceUnavailable; "
-                  "the server saw each request cancelled.", measured=measured)
+                  "the server saw each request cancelled; a 404 was raised as the caller's error.", measured=measured)
 
 
 # --- 05-db-deadline ------------------------------------------------------------------------
@@ -359,12 +397,14 @@ DB_HINTS = [
     "Three tools stop a query on the server: `asyncio.timeout(seconds)` around the awaited fetch (asyncpg sends "
     "a cancel request when its task is cancelled), asyncpg's own `timeout=` argument, or a server-side "
     "`statement_timeout` set with SET LOCAL in a transaction. Whichever you pick, await the query (don't "
-    "abandon it in a task), and turn what comes out (TimeoutError, asyncpg.QueryCanceledError) into "
-    "ServiceUnavailable. Docs: https://magicstack.github.io/asyncpg/current/api/index.html#asyncpg.connection.Connection.fetch",
+    "abandon it in a task), and turn what the deadline raises (TimeoutError; asyncpg.QueryCanceledError from "
+    "statement_timeout) into ServiceUnavailable. Any other SQL error (a typo, a missing table, a unique "
+    "violation) is a bug or bad input, not an outage: let it through. Docs: "
+    "https://magicstack.github.io/asyncpg/current/api/index.html#asyncpg.connection.Connection.fetch",
     "try:\n"
     "        async with asyncio.timeout(seconds):\n"
     "            return await pool.fetch(sql)\n"
-    "    except (TimeoutError, asyncpg.PostgresError) as exc:\n"
+    "    except (TimeoutError, asyncpg.QueryCanceledError) as exc:   # only the deadline, not every SQL error\n"
     "        raise ServiceUnavailable(f\"query over {seconds} s\") from exc",
 ]
 DB_FAST_DEADLINE = 2.0
@@ -444,7 +484,29 @@ async def check_db_deadline(module: ModuleType, lab: Lab) -> object:
 
     measured = await _on_own_loop(body, 40)
     return passed("fast queries came back; a slow one raised ServiceUnavailable in time and was cancelled "
-                  "on the server.", measured=measured)
+                  "on the server; failing SQL was raised as the caller's error.", measured=measured)
+
+
+async def _db_sql_error(query: Callable[..., Awaitable[Any]], pool: Any, tag: str) -> str:
+    """SQL that fails on its own is the caller's bug: it must raise, and not ServiceUnavailable."""
+    sql = f"select * from asynclab_no_such_table /* {tag} */"
+    call = await _bounded(lambda: query(pool, sql, DB_FAST_DEADLINE), DB_FAST_DEADLINE + BOUND_EXTRA)
+    expected = "the driver's error (asyncpg.UndefinedTableError), or one of yours, but not ServiceUnavailable"
+    if not call.finished:
+        raise fail("deadline-missed", f"against SQL that fails at once, your function was still running after "
+                   f"{call.elapsed:.1f} s.", measured=f"still running after {call.elapsed:.1f} s", expected=expected,
+                   hint="Does something retry a query that can never succeed?")
+    if call.error is None:
+        raise fail("wrong-result", "a query on a table that does not exist returned instead of raising.",
+                   measured=f"returned {repr(call.value)[:60]}", expected=expected)
+    if isinstance(call.error, ServiceUnavailable):
+        raise fail("sql-error-as-unavailable", "SQL that fails (no such table) was reported as ServiceUnavailable.",
+                   measured=f"{_name(call.error)} (caused by {_name(call.error.__cause__) if call.error.__cause__ else '-'})",
+                   expected=expected,
+                   hint="Only the deadline means 'the database is unavailable': TimeoutError and "
+                        "asyncpg.QueryCanceledError. Catching asyncpg.PostgresError also turns typos, missing "
+                        "tables and constraint violations into 503s that retries cannot fix.")
+    return _name(call.error).split(":")[0]
 
 
 async def _db_cases(query: Callable[..., Awaitable[Any]], pool: Any, monitor: Any, tag: str) -> str:
@@ -508,5 +570,7 @@ async def _db_cases(query: Callable[..., Awaitable[Any]], pool: Any, monitor: An
                    expected="no active query left: cancelled on the server",
                    hint="Await the query inside the deadline so cancelling it reaches the driver, which then "
                         "cancels it on the server. asyncio.wait(timeout=), shield() or a thread leave it running.")
+    sql_error = await _db_sql_error(query, pool, tag)
     return (f"fast {fast:.2f} s; pg_sleep(10) under a {seconds} s deadline: ServiceUnavailable after "
-            f"{call.elapsed:.2f} s, {max(0.0, call.elapsed - seconds):.2f} s past it; no active query left")
+            f"{call.elapsed:.2f} s, {max(0.0, call.elapsed - seconds):.2f} s past it; no active query left; "
+            f"SQL with no such table raised {sql_error}")

@@ -1,6 +1,7 @@
 # expect: pass
 # An absolute deadline (asyncio.timeout_at) computed once, a streamed body read chunk by chunk
-# under it, and the status checked by hand: still one deadline for the whole call.
+# under it, and the status checked by hand: still one deadline for the whole call. A 4xx is
+# raised as a ValueError of its own: any exception but ServiceUnavailable is right for it.
 import asyncio
 
 import httpx
@@ -15,6 +16,8 @@ async def fetch_with_deadline(client: httpx.AsyncClient, url: str, seconds: floa
             async with client.stream("GET", url) as response:
                 if response.status_code >= 500:
                     raise ServiceUnavailable(f"GET {url}: HTTP {response.status_code}")
+                if response.status_code >= 400:
+                    raise ValueError(f"GET {url}: HTTP {response.status_code}, the request is wrong")
                 chunks = [chunk async for chunk in response.aiter_text()]
                 return "".join(chunks)
     except TimeoutError as exc:
