@@ -6,6 +6,11 @@ exits 1 if notebooks/ differs from what it would write (make test runs that).
 In an exercise cell, the region between `### BEGIN SOLUTION` and `### END SOLUTION` is
 replaced by the commented-out region between `### BEGIN STARTER` and `### END STARTER`,
 uncommented: the learner starts from the broken code the lesson is about.
+
+`preview_notebook` is the variant the course website shows (asynclab.book): the demo outputs of
+a real run stay, so a reader sees the plots and meters without a kernel, while exercise cells
+show the starter and the outputs of exercise, check and hint cells are dropped (they would give
+the solutions' verdicts away).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ END_SOLUTION = "### END SOLUTION"
 BEGIN_STARTER = "### BEGIN STARTER"
 END_STARTER = "### END STARTER"
 DROP_TAG = "solution-only"
+GRADING_CALLS = ("check(", "hint(")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class AuthoringError(ValueError):
@@ -89,6 +96,48 @@ def learner_notebook(solution: Any, where: str = "notebook") -> Any:
                 cell.metadata.pop(key, None)
             if "exercise" in tags:
                 cell.source = starter_source(cell.source, f"{where} cell {index}")
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _is_grading_call(source: str) -> bool:
+    return source.lstrip().startswith(GRADING_CALLS)
+
+
+def _without_widget_views(outputs: list[Any]) -> list[Any]:
+    """Outputs with live widget views removed: without a kernel they render as nothing at all.
+
+    A widget output also carries its text fallback (the meter's summary line), which stays.
+    """
+    kept = []
+    for output in outputs:
+        data = output.get("data")
+        if data and WIDGET_VIEW in data:
+            data.pop(WIDGET_VIEW)
+            if not data:
+                continue
+        kept.append(output)
+    return kept
+
+
+def preview_notebook(solution: Any, where: str = "notebook") -> Any:
+    """The website's read-only notebook: demo outputs kept, exercises as starters, no verdicts."""
+    nb = copy.deepcopy(solution)
+    nb.metadata.pop("widgets", None)
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if DROP_TAG in tags:
+            continue
+        if cell.cell_type == "code":
+            if "exercise" in tags:
+                cell.source = starter_source(cell.source, f"{where} cell {index}")
+            if "exercise" in tags or _is_grading_call(cell.source):
+                cell.outputs = []
+                cell.execution_count = None
+            else:
+                cell.outputs = _without_widget_views(cell.outputs)
         cells.append(cell)
     nb.cells = cells
     return nb
