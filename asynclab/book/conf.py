@@ -16,3 +16,4 @@ html_show_sourcelink = False
 html_copy_source = False
 # Notebook front matter jumps from the title (#) to a bold line, and some docs skip a level.
 suppress_warnings = ["myst.header"]
+html_favicon = "favicon.svg"  # without one, every browser's request for /favicon.ico is a 404 in the console

@@ -67,7 +67,8 @@ def launch_html(readme: Readme, notebook: str, hub: str = DEFAULT_HUB) -> str:
     """The block at the top of a notebook page (raw HTML, so the browser test can find each link)."""
     commands = html.escape("\n".join(readme.commands))
     return (
-        '<div class="asynclab-launch">\n'
+        '<div class="asynclab-launch" style="border-left: 4px solid #1a7f37; padding: 0.2em 1em; '
+        'margin: 1em 0; background: rgba(26, 127, 55, 0.07)">\n'
         "<p><b>Run this notebook:</b> "
         f'<a id="launch-binder" href="{binder_url(readme, notebook)}">on Binder</a> (nothing to install) · '
         f'<a id="launch-jupyterhub" href="{jupyterhub_url(readme, notebook, hub)}">on your JupyterHub</a> · '

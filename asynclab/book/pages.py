@@ -112,27 +112,38 @@ def notebook_page(solution_path: Path, readme: Readme, on_site: set[str], hub: s
     return nb
 
 
+def _write(path: Path, text: str, written: set[Path]) -> None:
+    """Write only what changed: Sphinx then re-reads only those pages (a rebuild takes seconds)."""
+    written.add(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
 def assemble(repo: Path, src: Path, hub: str) -> list[str]:
-    """Write every source page into `src` (emptied first). Returns the notebook file names."""
+    """Write every source page into `src`, removing what is no longer a page. Returns the notebook names."""
     import nbformat
 
     from .launch import read_readme
 
     readme_text = (repo / "README.md").read_text(encoding="utf-8")
     readme = read_readme(repo / "README.md")
-    if src.exists():
-        shutil.rmtree(src)
-    (src / "notebooks").mkdir(parents=True)
+    written: set[Path] = set()
     solutions = sorted((repo / "solutions").glob("*.ipynb"))
     names = [p.name for p in solutions]
     on_site = {f"notebooks/{n}" for n in names} | set(DOCS) | {"syllabus.md", "index.md"}
     for path in solutions:
-        nbformat.write(notebook_page(path, readme, on_site, hub), src / "notebooks" / path.name)
+        _write(src / "notebooks" / path.name, nbformat.writes(notebook_page(path, readme, on_site, hub)), written)
     for doc in DOCS:
-        text = (repo / doc).read_text(encoding="utf-8")
-        (src / doc).parent.mkdir(parents=True, exist_ok=True)
-        (src / doc).write_text(rewrite_links(text, doc, on_site, readme), encoding="utf-8")
-    shutil.copytree(repo / IMAGES, src / IMAGES)
-    (src / "index.md").write_text(index_page(readme_text, names), encoding="utf-8")
-    (src / "syllabus.md").write_text(syllabus_page(readme_text, names), encoding="utf-8")
+        _write(src / doc, rewrite_links((repo / doc).read_text(encoding="utf-8"), doc, on_site, readme), written)
+    for image in sorted((repo / IMAGES).glob("*.png")):
+        target = src / IMAGES / image.name
+        written.add(target)
+        if not target.exists() or target.read_bytes() != image.read_bytes():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image, target)
+    _write(src / "index.md", index_page(readme_text, names), written)
+    _write(src / "syllabus.md", syllabus_page(readme_text, names), written)
+    for stale in [p for p in src.rglob("*") if p.is_file() and p not in written]:
+        stale.unlink()
     return names
