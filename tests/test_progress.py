@@ -134,6 +134,7 @@ def test_summary_of_three_learners(tmp_path: Path) -> None:
     assert (rows["03-bounded-fetch"].passed, rows["03-bounded-fetch"].failed) == (1, 2)
     assert rows["03-bounded-fetch"].top_reason == "too-slow (2)"
     assert (rows["02-fetch-all"].passed, rows["02-fetch-all"].not_attempted, rows["02-fetch-all"].top_reason) == (1, 1, "wrong-result (1)")
+    assert rows[ORDER[-1]].not_attempted == 3  # check() records list only what was checked
     done = _run_cli("--summary", *map(str, files))
     assert done.returncode == 0, done.stderr
     assert "3 learners" in done.stdout
@@ -183,6 +184,8 @@ def test_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.
     assert main(["--notebooks", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no folder" in err
+    assert main(["--solutions", str(tmp_path / "nope")]) == 2
+    assert "--solutions DIR" in capsys.readouterr().err
 
 
 def test_check_verdicts_are_recorded_and_shown_by_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

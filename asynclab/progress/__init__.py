@@ -16,10 +16,10 @@ def recorded_results() -> list[Result]:
     """Every exercise in course order, from the verdicts check() recorded on this machine."""
     from . import store
     from .course import find_exercises
-    from .grade import REPO, course_order
     from ..grading.registry import all_exercises
+    from .grade import course_order, solutions_folder
 
-    solutions = REPO / "solutions"
+    solutions = solutions_folder()
     places = find_exercises(solutions, {k: v.notebook for k, v in all_exercises().items()})
     recorded = store.load()
     results = []

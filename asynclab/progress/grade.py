@@ -23,6 +23,17 @@ from .course import find_exercises, is_untouched, starters
 from .table import FAILED, NOT_ATTEMPTED, PASSED, Result
 
 REPO = Path(__file__).resolve().parents[2]
+SOLUTIONS_ENV = "ASYNCLAB_SOLUTIONS"
+
+
+def solutions_folder() -> Path:
+    """Where the solution notebooks are: they give the course order and the starters.
+
+    A clone installed with `pip install -e .` has them beside the package; an installed copy
+    (a JupyterHub's user environment) is told by ASYNCLAB_SOLUTIONS or --solutions.
+    """
+    override = os.environ.get(SOLUTIONS_ENV)
+    return Path(override) if override else REPO / "solutions"
 
 
 def cores() -> int:
@@ -76,7 +87,7 @@ def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | Non
     `start_lab` runs once before the first check, so every worker reuses one set of services
     (their addresses reach the workers through the environment).
     """
-    solutions = solutions or REPO / "solutions"
+    solutions = solutions or solutions_folder()
     registered = {ex_id: ex.notebook for ex_id, ex in all_exercises().items()}
     found = find_exercises(folder, registered)
     canonical = find_exercises(solutions, registered)  # where a lost exercise belongs

@@ -1,7 +1,8 @@
 """`--summary`: many learners' `--json` files as one table for the instructor.
 
 Per exercise: how many learners passed, failed or have not started, and the failing reason
-met most often, which is where the room is stuck.
+met most often, which is where the room is stuck. The files are `--json` reports or the records
+check() keeps (store.py): both map exercise ids to {"status", "reason", ...}.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def summarise(reports: list[dict[str, dict]], order: list[str] | None = None) ->
             elif status == "failed":
                 row.failed += 1
                 row.reasons[str(entry.get("reason") or "unknown")] += 1
-            else:
-                row.not_attempted += 1
+    for row in rows.values():  # check() records list only what was checked: the rest was not attempted
+        row.not_attempted = len(reports) - row.passed - row.failed
     known = [rows[ex_id] for ex_id in order or [] if ex_id in rows]
     others = sorted((r for ex_id, r in rows.items() if ex_id not in (order or [])), key=lambda r: r.exercise_id)
     return known + others
