@@ -205,3 +205,30 @@ def test_check_verdicts_are_recorded_and_shown_by_progress(tmp_path: Path, monke
     monkeypatch.setenv("ASYNCLAB_PROGRESS_FILE", str(tmp_path / "file" / "under" / "a" / "file"))
     (tmp_path / "file").write_text("")
     record_verdict(Verdict(ORDER[0], "passed", "fine"))  # cannot be written: silently skipped
+
+
+def test_the_solution_notebooks_under_nbval_record_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCLAB_PROGRESS_FILE", str(tmp_path / "progress.json"))
+    monkeypatch.setenv("ASYNCLAB_CHECKS_MUST_PASS", "1")
+    record_verdict(Verdict(ORDER[0], "passed", "fine"))
+    assert not (tmp_path / "progress.json").exists()
+
+
+@pytest.mark.slow
+def test_check_in_a_kernel_records_and_progress_shows_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbclient
+    import nbformat
+
+    store = tmp_path / "progress.json"
+    monkeypatch.setenv("ASYNCLAB_PROGRESS_FILE", str(store))  # the kernel inherits it
+    monkeypatch.delenv("ASYNCLAB_CHECKS_MUST_PASS", raising=False)
+    first = ORDER[0]
+    _, cells = _cells(next(SOLUTIONS.glob(f"{first[:2]}_*.ipynb")))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from asynclab import check, progress"),
+                nbformat.v4.new_code_cell("".join(_exercise_cell(cells, first)["source"])),
+                nbformat.v4.new_code_cell(f'check("{first}")'), nbformat.v4.new_code_cell("progress()")]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert json.loads(store.read_text())[first]["status"] == "passed"
+    shown = nb.cells[3].outputs[0]["data"]
+    assert "<table>" in shown["text/html"] and f"1 of {N} done" in shown["text/plain"]
