@@ -101,7 +101,9 @@ def find_exercises(folder: Path, registered: dict[str, str]) -> Found:
             if ex_id is None:
                 nameless += 1
                 continue
-            found.places.append(Place(ex_id, path.name, section, Submission(ex_id, setup, source, origin=str(path))))
+            place = Place(ex_id, path.name, section, Submission(ex_id, setup, source, origin=str(path)))
+            # A copied exercise cell: the last one counts, as in `pytest exercises_tests`.
+            found.places = [p for p in found.places if p.exercise_id != ex_id] + [place]
         if nameless:
             missing = [ex_id for ex_id in expected if found.place(ex_id) is None]
             for ex_id in missing:
