@@ -106,19 +106,10 @@ def _is_grading_call(source: str) -> bool:
 
 
 def _without_widget_views(outputs: list[Any]) -> list[Any]:
-    """Outputs with live widget views removed: without a kernel they render as nothing at all.
-
-    A widget output also carries its text fallback (the meter's summary line), which stays.
+    """Outputs without live widgets: with no kernel a widget renders as nothing, and its text/plain
+    is only its repr (`HBox(children=...)`). The meter's summary line is an output of its own and stays.
     """
-    kept = []
-    for output in outputs:
-        data = output.get("data")
-        if data and WIDGET_VIEW in data:
-            data.pop(WIDGET_VIEW)
-            if not data:
-                continue
-        kept.append(output)
-    return kept
+    return [o for o in outputs if WIDGET_VIEW not in o.get("data", {})]
 
 
 def preview_notebook(solution: Any, where: str = "notebook") -> Any:

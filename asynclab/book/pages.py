@@ -21,7 +21,7 @@ IMAGES = "docs/img"
 MD_LINK = re.compile(r"(?P<head>!?\[[^\]\n]*\]\()(?P<target>[^)\s]+)(?P<tail>\))")
 EXTERNAL = ("http://", "https://", "mailto:", "#")
 METER_PICTURES = (
-    "The live meter, as JupyterLab shows it (this page can only show its text summary):\n\n"
+    "The live meter, as JupyterLab shows it while the cell runs (this page shows its summary line):\n\n"
     "![the meter while the loop is healthy](../docs/img/meter-healthy.png)\n\n"
     "![the meter while the loop is blocked](../docs/img/meter-blocked.png)\n"
 )
@@ -103,12 +103,16 @@ def notebook_page(solution_path: Path, readme: Readme, on_site: set[str], hub: s
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = rewrite_links(cell.source, where, on_site, readme)
-    extra = [nbformat.v4.new_markdown_cell(launch_html(readme, where, hub))]
+    launch = nbformat.v4.new_markdown_cell(launch_html(readme, where, hub))
+    launch.id = "asynclab-book-launch"
+    nb.cells.insert(1, launch)
     if solution_path.name.startswith("00_"):
-        extra.append(nbformat.v4.new_markdown_cell(METER_PICTURES))
-    nb.cells[1:1] = extra
-    for cell in extra:
-        cell.id = f"asynclab-book-{extra.index(cell)}"
+        # The live meter is a widget, which a page without a kernel cannot show: its screenshots
+        # go right after the first cell that runs it.
+        pictures = nbformat.v4.new_markdown_cell(METER_PICTURES)
+        pictures.id = "asynclab-book-meter"
+        first_meter = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "watch(" in c.source), 1)
+        nb.cells.insert(first_meter + 1, pictures)
     return nb
 
 
