@@ -7,13 +7,13 @@ so they are fast; one test grades one solved exercise, and the slow one grades s
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from asynclab.authoring.generate import generate
 from asynclab.grading.registry import all_exercises
 from asynclab.progress import progress, recorded_results, record_verdict
 from asynclab.progress.__main__ import main
@@ -34,10 +34,10 @@ def _no_lab() -> None:
 
 @pytest.fixture
 def learner(tmp_path: Path) -> Path:
-    """A copy of the generated learner notebooks, as on a fresh clone."""
-    copy = tmp_path / "notebooks"
-    shutil.copytree(ROOT / "notebooks", copy)
-    return copy
+    """The learner notebooks as `make notebooks` writes them (what a fresh clone has), in a scratch folder."""
+    folder = tmp_path / "notebooks"
+    assert generate(SOLUTIONS, folder) == []
+    return folder
 
 
 def _cells(path: Path) -> tuple[dict, list[dict]]:
