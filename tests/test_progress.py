@@ -98,6 +98,28 @@ def test_one_solved_exercise_is_1_of_n_with_the_next_step(learner: Path, tmp_pat
     assert "grading [" in done.stderr  # the progress bar, on stderr
 
 
+def test_a_failure_beside_other_checks_is_confirmed_alone(learner: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asynclab.progress import grade  # (the attribute asynclab.progress is the function progress())
+
+    for ex_id in ORDER[:2]:  # two edited cells: graded two at once
+        path = next(learner.glob(f"{ex_id[:2]}_*.ipynb"))
+        nb, cells = _cells(path)
+        _exercise_cell(cells, ex_id)["source"] += "\n# edited\n"
+        path.write_text(json.dumps(nb))
+    runs: list[str] = []
+
+    def fake(submission: object) -> Result:  # the first run of ORDER[1] fails, as under contention
+        ex_id = submission.exercise_id  # type: ignore[attr-defined]
+        runs.append(ex_id)
+        flaky = ex_id == ORDER[1] and runs.count(ex_id) == 1
+        return Result(ex_id, FAILED, "too-slow") if flaky else Result(ex_id, PASSED, seconds=0.1)
+
+    monkeypatch.setattr(grade, "_grade_one", fake)
+    results, _ = grade_folder(learner, jobs=2, start_lab=lambda: None)
+    assert sorted(runs) == sorted([ORDER[0], ORDER[1], ORDER[1]])  # the pass is never re-run
+    assert [r.status for r in results[:2]] == [PASSED, PASSED]
+
+
 @pytest.mark.slow
 def test_the_solutions_are_n_of_n() -> None:
     done = _run_cli("--notebooks", "solutions")
