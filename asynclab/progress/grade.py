@@ -73,11 +73,40 @@ class Bar:
 
 def _grade_one(submission: Submission) -> Result:
     started = time.monotonic()
-    verdict = run_check(submission)
+    try:
+        verdict = run_check(submission)
+    except Exception as exc:  # noqa: BLE001 - the runner itself failed (no interpreter, no disk): say so, go on
+        return Result(submission.exercise_id, FAILED, "grader-error", f"the grader could not run: {exc}")
     seconds = time.monotonic() - started
     if verdict.ok:
         return Result(submission.exercise_id, PASSED, seconds=seconds)
     return Result(submission.exercise_id, FAILED, verdict.reason or verdict.status, verdict.summary, seconds=seconds)
+
+
+def _grade_all(to_grade: list[Submission], jobs: int, bar: Bar) -> dict[str, Result]:
+    """Grade `jobs` at a time, then confirm each failure alone.
+
+    Checks measure time and share the lab's servers: two at once on a small machine can starve
+    each other (seen: the capstone's load test beside 03's). So a failure is re-graded alone,
+    one at a time, before it is reported; a passing answer is never re-run.
+    """
+    results: dict[str, Result] = {}
+
+    def work(submission: Submission) -> Result:
+        result = _grade_one(submission)
+        bar.step(f"{submission.exercise_id} {result.status}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for result in pool.map(work, to_grade):
+            results[result.exercise_id] = result
+    retry = [s for s in to_grade if results[s.exercise_id].status == FAILED]
+    if retry and jobs > 1:
+        again = Bar(len(retry), bar.stream, "re-checking failures alone")
+        for submission in retry:
+            results[submission.exercise_id] = _grade_one(submission)
+            again.step(f"{submission.exercise_id} {results[submission.exercise_id].status}")
+    return results
 
 
 def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | None = None,
@@ -107,24 +136,7 @@ def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | Non
     if to_grade:
         if start_lab is not None:
             start_lab()
-        bar = bar or Bar(len(to_grade))
-        with ThreadPoolExecutor(max_workers=jobs or cores()) as pool:
-            def work(submission: Submission) -> Result:
-                result = _grade_one(submission)
-                bar.step(f"{submission.exercise_id} {result.status}")
-                return result
-
-            for result in pool.map(work, to_grade):
-                results[result.exercise_id] = result
-        # Checks measure time and share the lab's servers: two at once on a small machine can
-        # starve each other (seen: the capstone's load test beside 03's). So a failure is
-        # confirmed alone, one at a time, before it is reported; a passing answer is never re-run.
-        retry = [s for s in to_grade if results[s.exercise_id].status == FAILED]
-        if retry and (jobs or cores()) > 1:
-            again = Bar(len(retry), bar.stream, "re-checking failures alone")
-            for submission in retry:
-                results[submission.exercise_id] = _grade_one(submission)
-                again.step(f"{submission.exercise_id} {results[submission.exercise_id].status}")
+        results.update(_grade_all(to_grade, jobs or cores(), bar or Bar(len(to_grade))))
     ordered = []
     for ex_id in course_order(solutions):
         result = results[ex_id]
