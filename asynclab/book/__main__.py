@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     src = args.out.parent / (args.out.name + "-src")
     names = assemble(REPO, src, args.hub)
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "auto", "-c", str(Path(__file__).parent),
-               str(src), str(args.out)]
+    # -W: a warning (a missing image, a broken reference) fails the build instead of shipping a broken page.
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-j", "auto",
+               "-c", str(Path(__file__).parent), str(src), str(args.out)]
     status = subprocess.run(command, cwd=REPO).returncode
     if status:
         print(f"sphinx-build failed (exit {status})", file=sys.stderr)
