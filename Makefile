@@ -13,7 +13,7 @@ JOBS ?= 2
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: help lab test test-browser notebooks record bench clean
+.PHONY: help lab test test-browser notebooks record bench clean progress book
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
@@ -22,6 +22,8 @@ help:
 	@echo "make notebooks  regenerate notebooks/ from solutions/"
 	@echo "make record NB=solutions/NN_x.ipynb  re-run a solution notebook, save its outputs, regenerate"
 	@echo "make bench      benchmarks: every fix against its ideal and the broken version"
+	@echo "make progress   grade notebooks/ and say what to do next (NOTEBOOKS=DIR for another folder)"
+	@echo "make book       the course website, offline, into _build/book/ (HUB_URL=https://your.hub for its JupyterHub links)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Try: make lab PYTHON=python3.11")'
@@ -55,10 +57,22 @@ $(BROWSER_STAMP): $(STAMP)
 	@$(PY) -m pip install --quiet -e '.[browser]' -c constraints.txt
 	@touch $(BROWSER_STAMP)
 
-# Notebook 00 in real headless Chromium against `make lab` (needs: apt-get install chromium).
-test-browser: $(BROWSER_STAMP) | $(XDG_RUNTIME_DIR)
+BOOK_STAMP := $(VENV)/.asynclab-book
+$(BOOK_STAMP): $(STAMP)
+	@$(PY) -m pip install --quiet -e '.[book]' -c constraints.txt
+	@touch $(BOOK_STAMP)
+
+# The course website: preview notebooks (saved outputs, starters, no verdicts), syllabus, guides.
+book: $(BOOK_STAMP)
+	$(if $(HUB_URL),ASYNCLAB_HUB_URL=$(HUB_URL)) $(PY) -m asynclab.book
+
+progress: $(STAMP) | $(XDG_RUNTIME_DIR)
+	@$(PY) -m asynclab.progress --notebooks $(or $(NOTEBOOKS),notebooks)
+
+# Notebook 00 in real headless Chromium against `make lab`, and the built website (needs: apt-get install chromium).
+test-browser: $(BROWSER_STAMP) book | $(XDG_RUNTIME_DIR)
 	@$(PY) -m asynclab.tools.testrun \
-		"browser: make lab + notebook 00" -- $(PYTEST) -p no:xdist tests_browser \
+		"browser: make lab + notebook 00, the website" -- $(PYTEST) -p no:xdist tests_browser \
 		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
 
 notebooks: $(STAMP)
@@ -68,7 +82,7 @@ bench: $(STAMP) | $(XDG_RUNTIME_DIR)
 	$(PY) -m asynclab.bench
 
 clean:
-	rm -rf .venv .venv-* bench-results.json
+	rm -rf .venv .venv-* bench-results.json _build
 
 # Authors: after editing solutions/NN_*.ipynb, record its outputs, then regenerate notebooks/.
 record: $(STAMP) | $(XDG_RUNTIME_DIR)

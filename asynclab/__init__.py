@@ -7,6 +7,7 @@ from .errors import LabError, ServiceStartError, ServiceUnavailable
 from .grading.notebook import check, hint
 from .instruments import LoopMonitor, Timeline, find_blocking
 from .lab import Lab, start, stop
+from .progress import progress
 from .services.api_client import ApiHandle
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "plot_bars",
     "plot_lag",
     "plot_timeline",
+    "progress",
     "start",
     "stop",
     "watch",

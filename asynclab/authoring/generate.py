@@ -6,6 +6,11 @@ exits 1 if notebooks/ differs from what it would write (make test runs that).
 In an exercise cell, the region between `### BEGIN SOLUTION` and `### END SOLUTION` is
 replaced by the commented-out region between `### BEGIN STARTER` and `### END STARTER`,
 uncommented: the learner starts from the broken code the lesson is about.
+
+`preview_notebook` is the variant the course website shows (asynclab.book): the demo outputs of
+a real run stay, so a reader sees the plots and meters without a kernel, while exercise cells
+show the starter and the outputs of exercise, check and hint cells are dropped (they would give
+the solutions' verdicts away).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,8 @@ END_SOLUTION = "### END SOLUTION"
 BEGIN_STARTER = "### BEGIN STARTER"
 END_STARTER = "### END STARTER"
 DROP_TAG = "solution-only"
+GRADING_CALLS = ("check(", "hint(")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class AuthoringError(ValueError):
@@ -73,8 +81,8 @@ def starter_source(source: str, where: str = "cell") -> str:
     return "\n".join(out).rstrip("\n")
 
 
-def learner_notebook(solution: Any, where: str = "notebook") -> Any:
-    """A learner notebook node made from a solution notebook node (nbformat)."""
+def _variant(solution: Any, where: str, outputs_of: Callable[[Any, list[str]], list[Any]]) -> Any:
+    """A copy of a solution notebook with starters in the exercise cells and the outputs chosen by `outputs_of`."""
     nb = copy.deepcopy(solution)
     nb.metadata.pop("widgets", None)
     cells = []
@@ -83,15 +91,36 @@ def learner_notebook(solution: Any, where: str = "notebook") -> Any:
         if DROP_TAG in tags:
             continue
         if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-            for key in ("execution", "collapsed", "scrolled"):
-                cell.metadata.pop(key, None)
             if "exercise" in tags:
                 cell.source = starter_source(cell.source, f"{where} cell {index}")
+            cell.outputs = outputs_of(cell, tags)
+            if not cell.outputs:
+                cell.execution_count = None
+            for key in ("execution", "collapsed", "scrolled"):
+                cell.metadata.pop(key, None)
         cells.append(cell)
     nb.cells = cells
     return nb
+
+
+def learner_notebook(solution: Any, where: str = "notebook") -> Any:
+    """A learner notebook node made from a solution notebook node (nbformat)."""
+    return _variant(solution, where, lambda cell, tags: [])
+
+
+def _demo_outputs(cell: Any, tags: list[str]) -> list[Any]:
+    """A demo cell's outputs without live widgets: with no kernel a widget renders as nothing, and
+    its text/plain is only its repr (`HBox(children=...)`); the meter's summary line is an output
+    of its own and stays. Exercise, check and hint cells show nothing: that would give verdicts away.
+    """
+    if "exercise" in tags or cell.source.lstrip().startswith(GRADING_CALLS):
+        return []
+    return [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+
+
+def preview_notebook(solution: Any, where: str = "notebook") -> Any:
+    """The website's read-only notebook: demo outputs kept, exercises as starters, no verdicts."""
+    return _variant(solution, where, _demo_outputs)
 
 
 def generate(solutions: Path, notebooks: Path, check_only: bool = False) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..progress.store import record as record_progress
 from .registry import Verdict, get_exercise
 from .runner import run_check
 from .submission import Submission, from_history
@@ -84,6 +85,7 @@ def check(exercise_id: str) -> None:
     print(f"⏳ Checking {exercise_id} against the lab (at most {ex.deadline:.0f} s)…", flush=True)
     verdict = run_check(submission)
     last_verdicts[exercise_id] = verdict
+    record_progress(verdict)  # progress() shows it without re-grading
     print(verdict.render())
     if not verdict.ok and verdict.hint == "" and ex.hints:
         print(f'   stuck? run hint("{exercise_id}")')
