@@ -6,6 +6,9 @@ Those numbers come from here, for the notebook cell and for `make bench` alike:
     runs = await compare_clients(lab.api, requests=1000, concurrency=50)
     runs["httpx"].rps, runs["httpx"].cpu_share, runs["httpx"].connections
 
+`burst_connections` sends more requests at once than the default pool holds and returns the
+connections the server accepted: the pool's keep-alive behaviour, without timing.
+
 Each client is used as most code uses it: one session, *default* limits (httpx and httpx2:
 100 connections, 20 kept alive; aiohttp: 100 connections, all kept alive), `concurrency`
 workers sharing it, each sending its next request as soon as the last one answered. The
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
-__all__ = ["CLIENTS", "ClientRun", "client_versions", "compare_clients", "run_client"]
+__all__ = ["CLIENTS", "ClientRun", "burst_connections", "client_versions", "compare_clients", "run_client"]
 
 CLIENTS = ("httpx", "httpx2", "aiohttp")
 # The package whose version decides the pool's behaviour, for each client.
@@ -139,3 +142,18 @@ async def compare_clients(api: _Api, *, requests: int = 1000, concurrency: int =
     """Each client in turn, against the same server, in the same run."""
     return {client: await run_client(api, client, requests=requests, concurrency=concurrency, delay_ms=delay_ms)
             for client in clients}
+
+
+async def burst_connections(api: _Api, client: str, *, requests: int = 200, delay_ms: int = 50) -> int:
+    """TCP connections the server accepted for `requests` GETs sent all at once through one `client` session.
+
+    More requests than the default pool's 100 connections, so most of them wait in the pool for
+    a connection: a pool that reuses what it has opens 100, one that closes a connection
+    each time a response ends opens about one per request.
+    """
+    scoped = api.scoped()
+    async with _session(client) as send:
+        statuses = await asyncio.gather(*(send(f"{scoped.url}/delay?ms={delay_ms}&id={i}") for i in range(requests)))
+    if any(status != 200 for status in statuses):
+        raise RuntimeError(f"{client}: {sum(s != 200 for s in statuses)} of {requests} answers were not 200")
+    return int((await scoped.stats())["connections"])
