@@ -85,6 +85,8 @@ def test_targets_judge_each_kind_in_its_direction() -> None:
     fixed = Row("w", "fixed", 1.0, 1.0, "s")
     assert Row("w", "broken", 6.0, 1.0, "s", target=Target.worse(5)).against(fixed).meets_target is True
     assert Row("w", "broken", 4.0, 1.0, "s", target=Target.worse(5)).against(fixed).meets_target is False
+    assert Row("n", "broken", 1795, 0, "answers", target=Target.at_least(100)).meets_target is True
+    assert Row("n", "broken", 40, 0, "answers", target=Target.at_least(100)).meets_target is False
     slow = Row("r", "broken", 10, 100, "req/s", better="higher", target=Target.worse(5)).against(200.0)
     assert slow.vs_fixed == 20 and slow.meets_target is True
     assert Row("n", "broken", 1.0, 1.0, "s").meets_target is None
@@ -100,7 +102,7 @@ def test_rows_of_one_name_are_grouped_fixed_first() -> None:
 
 def test_every_target_survives_the_trip_through_json() -> None:
     for target, unit in ((Target.within(1.3), "s"), (Target.under(0.25), "s"), (Target.under(0.35), "share"),
-                         (Target.worse(5), "connections")):
+                         (Target.worse(5), "connections"), (Target.at_least(100), "answers")):
         row = Row("t", "fixed", 0.1, 1.0, unit, target=target)
         assert Row.from_dict(row.to_dict()).target == target
 

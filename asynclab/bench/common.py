@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import statistics
 import time
 from collections.abc import Awaitable, Sequence
@@ -16,10 +17,16 @@ from ..services.api_client import ApiHandle
 T = TypeVar("T")
 
 
-def client(**kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client as the notebooks make one (httpx's default pool), never behind a proxy."""
+def client(lib: str = "httpx", **kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client as the notebooks make one (the default pool), never behind a proxy.
+
+    `lib="httpx2"` makes the same client with httpx's maintained fork (same API), for rows whose
+    lesson httpx's own pool cost would hide (docs/bench.md, 03 against the 429 cap).
+    """
     kwargs.setdefault("timeout", 30.0)
-    return httpx.AsyncClient(trust_env=False, **kwargs)
+    module = importlib.import_module(lib)
+    made: httpx.AsyncClient = module.AsyncClient(trust_env=False, **kwargs)
+    return made
 
 
 async def timed(awaitable: Awaitable[T]) -> tuple[float, T]:

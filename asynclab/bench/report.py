@@ -39,14 +39,15 @@ def ratio(measured: float, ideal: float) -> float | None:
 
 @dataclass(frozen=True)
 class Target:
-    """What a row should meet. Three kinds:
+    """What a row should meet. Four kinds:
 
-    within  ratio to the ideal at most `bound` (at least 1/bound for a rate)
-    under   measured below `bound` (overshoots in seconds, shares of time)
-    worse   at least `bound` × worse than the fixed variant (for broken rows)
+    within    ratio to the ideal at most `bound` (at least 1/bound for a rate)
+    under     measured below `bound` (overshoots in seconds, shares of time)
+    worse     at least `bound` × worse than the fixed variant (for broken rows)
+    at_least  measured at least `bound` (a count where the fixed variant's is 0, e.g. 429 answers)
     """
 
-    kind: Literal["within", "under", "worse"]
+    kind: Literal["within", "under", "worse", "at_least"]
     bound: float
 
     @classmethod
@@ -61,11 +62,17 @@ class Target:
     def worse(cls, bound: float) -> Target:
         return cls("worse", bound)
 
+    @classmethod
+    def at_least(cls, bound: float) -> Target:
+        return cls("at_least", bound)
+
     def text(self, unit: str) -> str:
         if self.kind == "within":
             return f"within {self.bound:g}× ideal"
         if self.kind == "under":
             return f"< {self.bound:g} {unit}" if unit != "share" else f"< {self.bound:.0%}"
+        if self.kind == "at_least":
+            return f"≥ {self.bound:g} {unit}"
         return f"≥ {self.bound:g}× worse than fixed"
 
     def met(self, row: Row) -> bool | None:
@@ -76,6 +83,8 @@ class Target:
             return r <= self.bound if row.better == "lower" else r >= 1 / self.bound
         if self.kind == "under":
             return row.measured < self.bound
+        if self.kind == "at_least":
+            return row.measured >= self.bound
         if row.vs_fixed is None:
             return row.better == "higher" and row.measured == 0  # a rate of 0 is infinitely worse
         return row.vs_fixed >= self.bound
@@ -146,7 +155,8 @@ def _parse_target(text: str | None) -> Target | None:
     if text.startswith("within "):
         return Target.within(float(text.split()[1].rstrip("×")))
     if text.startswith("≥ "):
-        return Target.worse(float(text.split()[1].rstrip("×")))
+        number = text.split()[1]
+        return Target.worse(float(number.rstrip("×"))) if number.endswith("×") else Target.at_least(float(number))
     if text.startswith("< "):
         number = text.split()[1]
         return Target.under(float(number.rstrip("%")) / 100 if number.endswith("%") else float(number))

@@ -55,6 +55,7 @@ FAMILIES = [
     Family("02", "asynclab.bench.n02_taskgroup"),
     Family("03", "asynclab.bench.n03_semaphores"),
     Family("04", "asynclab.bench.n04_pools"),
+    Family("clients", "asynclab.bench.n04_clients"),
     Family("05", "asynclab.bench.n05_timeouts"),
     Family("07", "asynclab.bench.n07_capstone"),
 ]

@@ -78,8 +78,10 @@ def _user(entered: Any, obj: Any, method: str) -> Any:
         "https://www.python-httpx.org/advanced/resource-limits/",
         "In `__aenter__`: `self._client = httpx.AsyncClient(base_url=self.base_url, "
         "limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))`; `return self`. "
-        "In `get_json`: `r = await self._client.get(path)`. In `__aexit__`: `await self._client.aclose()`. "
-        "Keep keep-alive equal to the maximum, or idle connections get closed and reopened.",
+        "In `get_json`: `r = await self._client.get(path)`, `r.raise_for_status()`, `return r.json()`. "
+        "In `__aexit__`: `await self._client.aclose()`. Keep keep-alive equal to the maximum: httpx 0.28/0.29's "
+        "pool (httpcore 1.0) closes and reopens idle connections otherwise, a bug (encode/httpcore#1000) "
+        "that its maintained fork httpx2 does not have.",
     ],
 )
 async def check_api_client(module: ModuleType, lab: Lab) -> object:
@@ -137,8 +139,9 @@ async def _judge_api_client(api_handle: Any, port: int, sockets_before: int, spy
         if peak <= API_LIMIT:
             raise fail("connection-churn", f"never more than {API_LIMIT} requests ran at once, but idle connections "
                        "were closed and new ones opened.", measured=measured, expected=expected,
-                       hint="Set max_keepalive_connections to max_connections: httpcore closes idle connections "
-                            "beyond the keep-alive limit even while requests are waiting.")
+                       hint="Set max_keepalive_connections to max_connections: httpcore 1.0 (httpx 0.28/0.29) "
+                            "closes idle connections beyond the keep-alive limit even while requests are waiting "
+                            "(encode/httpcore#1000).")
         reason = "client-per-request" if connections >= API_CALLS * 0.9 and spy.created == 0 else "too-many-connections"
         raise fail(reason, "your client opened more connections than max_connections allows.", measured=measured,
                    expected=expected, hint="Pass `limits=httpx.Limits(max_connections=..., max_keepalive_connections=...)` "
