@@ -33,7 +33,7 @@ from typing import Any
 
 from ..instruments.loop_monitor import LoopMonitor
 
-__all__ = ["METER_HTML_MARK", "METER_TEXT_MARK", "Meter", "result_html", "result_text", "watch",
+__all__ = ["METER_HTML_MARK", "METER_TEXT_MARK", "Meter", "live_bundle", "result_html", "result_text", "watch",
            "widgets_enabled"]
 
 REFRESH = 0.1  # seconds between watchdog updates: ~10 a second is smooth and cheap
@@ -96,6 +96,14 @@ def result_html(monitor: LoopMonitor, label: str = "") -> str:
             f"<span style='color:{GREY}'>· {heartbeats}</span>{name}</div>")
 
 
+def live_bundle(label: str, model_id: str) -> dict[str, Any]:
+    """The running meter's display bundle: the widget, with HTML and text for frontends without widgets."""
+    name = f" · {label}" if label else ""
+    return {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": model_id},
+            "text/plain": f"{METER_TEXT_MARK} running…{name}",
+            "text/html": f"{METER_HTML_MARK}>loop meter running…{html.escape(name)}</div>"}
+
+
 class _WidgetView:
     """An HBox of a caption, a FloatProgress (blocked share) and an HTML line: thread-updatable."""
 
@@ -119,11 +127,7 @@ class _WidgetView:
     def show(self) -> None:
         from IPython.display import display
 
-        name = f" · {self.label}" if self.label else ""
-        bundle = {WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": self.box.model_id},
-                  "text/plain": f"{METER_TEXT_MARK} running…{name}",
-                  "text/html": f"{METER_HTML_MARK}>loop meter running…{html.escape(name)}</div>"}
-        self.handle = display(bundle, raw=True, display_id=True)
+        self.handle = display(live_bundle(self.label, self.box.model_id), raw=True, display_id=True)
 
     def live(self, monitor: LoopMonitor) -> tuple[bool, bool]:
         """Render the current state; returns (sent an update, shows blocked)."""
