@@ -86,3 +86,60 @@ def test_completed_last_hint_passes_the_check(exercise_id: str) -> None:
     verdict = run_check(Submission(exercise_id, setup_of_notebook(notebooks[0]), path.read_text(encoding="utf-8"),
                                    origin=str(path)))
     assert verdict.ok, f"hint 3 of {exercise_id}, completed, does not pass:\n{verdict.render()}"
+
+
+def _outputs(kc: object, msg_id: str, timeout: float = 120) -> str:
+    """Text a cell's request produced (streams and text/plain), read from iopub until it is idle."""
+    import time as _time
+
+    texts: list[str] = []
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - _time.monotonic()))  # type: ignore[attr-defined]
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            texts.append(content["text"])
+        elif msg["msg_type"] in ("display_data", "execute_result"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif msg["msg_type"] == "error":
+            texts.append("\n".join(content["traceback"]))
+        elif msg["msg_type"] == "status" and content["execution_state"] == "idle":
+            return "".join(texts)
+    raise AssertionError(f"no idle status for {msg_id} in {timeout} s; so far: {texts}")
+
+
+@pytest.mark.timeout(240)
+def test_run_all_reveals_no_hint_and_a_deliberate_run_does() -> None:
+    """Like JupyterLab's Run All, send the exercise, check and hint cells at once: the hint cell
+    must reveal nothing. Run on its own after the verdict, it shows hint 1; a second Run All
+    repeats hint 1 and never shows hint 2. (A hint cell placed *before* its check, with an older
+    check finished, would count as asked for: course notebooks always put it after the check.)"""
+    from jupyter_client.manager import start_new_kernel
+
+    exercise = (HERE / "00-warm-up.py").read_text(encoding="utf-8").replace(
+        "await asyncio.sleep(seconds)", "time.sleep(seconds)")  # the starter: it fails its check
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        def run_all() -> list[str]:
+            # The order of a course notebook (a hint cell follows its check), plus one hint cell
+            # before the check: before any check has run, it must say to run the check first.
+            ids = [kc.execute(code) for code in ("from asynclab import check, hint", 'hint("00-warm-up")',
+                                                 exercise, 'check("00-warm-up")', 'hint("00-warm-up")')]
+            return [_outputs(kc, i) for i in ids]
+
+        first = run_all()
+        assert "No hint yet: run the exercise cell and check" in first[1], first[1]
+        assert "FAILED" in first[3], first[3]
+        assert "Hint 1 of" not in "".join(first) and "No hint yet" in first[4], first[4]
+        alone = _outputs(kc, kc.execute('hint("00-warm-up")'))
+        assert "Hint 1 of 3" in alone, alone
+        ids = [kc.execute(code) for code in (exercise, 'check("00-warm-up")', 'hint("00-warm-up")')]
+        again = [_outputs(kc, i) for i in ids]  # Run All again, in the same kernel
+        assert "Hint 1 of 3" in again[2] and "shown before" in again[2], again[2]
+        assert "Hint 2 of" not in "".join(again)
+        assert "Hint 2 of 3" in _outputs(kc, kc.execute('hint("00-warm-up")'))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

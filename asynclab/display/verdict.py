@@ -2,8 +2,13 @@
 
 Without an emoji font ✅ and ❌ render as the same empty box, so every verdict also says
 PASSED / FAILED / TIMED OUT / ERROR, in colour where the notebook renders HTML and as a word in
-the text/plain twin where it does not (a terminal, nbval, a plain-text viewer). Text is wrapped
-at word boundaries (WIDTH columns): JupyterLab breaks long output lines anywhere, even mid-word.
+the text/plain twin where it does not (a terminal, nbval, a plain-text viewer).
+
+JupyterLab breaks long lines of printed text anywhere, even mid-word, so printed hints are
+wrapped at word boundaries (`wrap`, WIDTH columns). A verdict is HTML, which the browser wraps
+at words itself; its text twin keeps one line per field on purpose: a verdict holds measured
+numbers, and wrapping would move its line breaks whenever a number changes width, which nbval's
+sanitizer (numbers and runs of spaces masked, line breaks kept) would report as a difference.
 """
 
 from __future__ import annotations
@@ -53,13 +58,12 @@ def _parts(verdict: Verdict) -> tuple[str, str, str, list[tuple[str, str]]]:
 
 
 def verdict_text(verdict: Verdict, footer: str = "") -> str:
-    """Plain text: '✅ PASSED 00-warm-up: passed. ...' then measured / expected / hint, wrapped."""
+    """Plain text: '✅ PASSED 00-warm-up: passed. ...' then measured / expected / hint, a line each."""
     badge, _, headline, fields = _parts(verdict)
-    out = [wrap(f"{badge} {verdict.exercise}: {headline}", indent=INDENT)]
-    for label, value in fields:
-        out.append(wrap(f"{label}: {value}", first=INDENT, indent=INDENT + "  "))
+    out = [f"{badge} {verdict.exercise}: {headline}"]
+    out += [f"{INDENT}{label}: {value}".replace("\n", "\n" + INDENT) for label, value in fields]
     if footer:
-        out.append(wrap(footer, first=INDENT, indent=INDENT))
+        out.append(INDENT + footer)
     return "\n".join(out)
 
 
