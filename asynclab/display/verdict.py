@@ -49,7 +49,7 @@ def wrap(text: str, width: int = WIDTH, indent: str = "", first: str = "") -> st
 
 def _parts(verdict: Verdict) -> tuple[str, str, str, list[tuple[str, str]]]:
     emoji, word, color = STATUS_WORDS.get(verdict.status, STATUS_WORDS["failed"])
-    headline = ("passed. " if verdict.ok else "") + verdict.summary
+    headline = verdict.summary or ("passed" if verdict.ok else "")
     fields = [(label, value) for label, value in (("measured", verdict.measured), ("expected", verdict.expected),
                                                   ("hint", verdict.hint)) if value]
     if verdict.details:
