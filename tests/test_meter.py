@@ -33,11 +33,11 @@ class RecordingClient(NotebookClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.updates: list[tuple[int, float, dict[str, Any]]] = []
-        self.comm_closes: list[str] = []
+        self.comms: list[tuple[str, int, str]] = []  # (comm_open or comm_close, cell, comm id)
 
     def handle_comm_msg(self, outs: Any, msg: dict[str, Any], cell_index: int) -> None:
-        if msg["msg_type"] == "comm_close":
-            self.comm_closes.append(msg["content"].get("comm_id", ""))
+        if msg["msg_type"] in ("comm_open", "comm_close"):
+            self.comms.append((msg["msg_type"], cell_index, msg["content"].get("comm_id", "")))
         if msg["msg_type"] == "comm_msg" and "state" in msg["content"]["data"]:
             sent = msg["header"]["date"].timestamp()
             self.updates.append((cell_index, sent, msg["content"]["data"]["state"]))
@@ -80,8 +80,9 @@ def test_widget_moves_while_time_sleep_blocks_the_loop(tmp_path: Path) -> None:
     assert re.match(r'<div class="asynclab-meter".*STALLED: loop blocked \d+%', result["text/html"]), result
     assert "image/png" in watched.outputs[-1].data
     assert texts(watched) == "", "one summary: the meter prints nothing beside its result"
-    closes = [msg for msg in client.comm_closes if msg]
-    assert len(closes) >= 4, "the finished meter closes its widgets (box, caption, bar, line)"
+    opened = {comm for kind, cell, comm in client.comms if cell == 1 and kind == "comm_open"}
+    closed = {comm for kind, cell, comm in client.comms if cell == 1 and kind == "comm_close"}
+    assert len(opened) >= 4 and opened == closed, "the finished meter closes every widget model it opened"
 
     widgets, blocked_updates, error = texts(nb.cells[2]).splitlines()[0].split()
     t_start, t_end = map(float, texts(nb.cells[2]).splitlines()[1].split())

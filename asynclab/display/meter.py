@@ -154,10 +154,10 @@ class _WidgetView:
         """Swap the widget for the static result, then close the widget: nothing left needs a kernel."""
         self.handle.update({"text/plain": result_text(monitor, self.label),
                             "text/html": result_html(monitor, self.label)}, raw=True)
-        self.box.close()
-        self.bar.close()
-        self.caption.close()
-        self.html.close()
+        for widget in (self.box, self.caption, self.bar, self.html):  # with their layout and style models
+            for model in (getattr(widget, "layout", None), getattr(widget, "style", None), widget):
+                if model is not None:
+                    model.close()
 
 
 class Meter:
