@@ -6,6 +6,9 @@ displaying widget").
 Run with `make test-browser` (CI does). Needs Debian's chromium (`apt-get install chromium`)
 and Playwright from PyPI; it never downloads a browser of its own. Without Chromium the tests
 skip, unless ASYNCLAB_REQUIRE_BROWSER=1 (set by .ci/run) makes that a failure.
+
+One module of ~450 lines on purpose: the page helpers (waits that say what they waited for,
+Run All, the scan of a windowed notebook) change together with the tests that use them.
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ def _run_all_past_failures(page: object, timeout_ms: int, retries: int = 1) -> l
             raise AssertionError(f"the run did not finish within {timeout_ms / 1000:.0f} s: {_state(page)}") from exc
         failed = page.evaluate(f"() => {LAST_RUN_FAILED_JS}")  # type: ignore[attr-defined]
         if not failed:
-            _wait_until_all_ran_or_failed(page)
+            _wait_until_every_cell_numbered(page)
             return failures
         failures.append(failed)
         failed_here += 1
@@ -222,7 +225,7 @@ def _run_all_past_failures(page: object, timeout_ms: int, retries: int = 1) -> l
         page.locator("li.lm-Menu-item[data-command='notebook:run-all-below']").first.click(timeout=10_000)  # type: ignore[attr-defined]
 
 
-def _wait_until_all_ran_or_failed(page: object) -> None:
+def _wait_until_every_cell_numbered(page: object) -> None:
     """Every code cell shows an execution number (a skipped failure has one too)."""
     page.wait_for_function(  # type: ignore[attr-defined]
         f"() => (numbered => numbered.length > 0 && numbered.every(t => /^\\[\\d+\\]:$/.test(t)))({PROMPTS_JS})",
