@@ -104,8 +104,9 @@ def test_check_in_a_real_kernel_survives_a_hanging_answer() -> None:
         nbformat.v4.new_code_cell("hint('00-warm-up')\nprint('kernel alive')"),
     ]
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
-    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "⏱️ 00-warm-up: timed out" in text
+    # Verdicts are display data (HTML and a text twin); hints are printed.
+    text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "⏱️ TIMED OUT 00-warm-up: timed out" in text
     assert "💡 Hint 1 of 3" in text and "kernel alive" in text
 
 

@@ -1,5 +1,6 @@
 """The live meter in a real kernel: the watchdog thread updates the widget while time.sleep blocks
-the loop; the text fallback prints one line; the static plots are readable and do not pile up.
+the loop; when it ends, a static result replaces the widget (nothing left needs the kernel); the
+text fallback prints one line; the static plots are readable and do not pile up.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from asynclab.display.plots import figure_png
 from asynclab.instruments import LoopMonitor, Timeline
 
 BLOCK = 1.2
-SUMMARY = r"loop blocked \d+\.\d\d s of \d+\.\d\d s \(\d+%\); longest stall \d+\.\d\d s; \d+ of \d+ heartbeats ran"
+SUMMARY = r"(STALLED|responsive): loop blocked \d+% of \d+\.\d\d s · longest stall \d+\.\d\d s · \d+ of \d+ heartbeats ran"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+SANITIZE = Path(__file__).resolve().parent.parent / "nbval-sanitize.cfg"
 
 
 class RecordingClient(NotebookClient):
@@ -31,8 +33,11 @@ class RecordingClient(NotebookClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.updates: list[tuple[int, float, dict[str, Any]]] = []
+        self.comms: list[tuple[str, int, str]] = []  # (comm_open or comm_close, cell, comm id)
 
     def handle_comm_msg(self, outs: Any, msg: dict[str, Any], cell_index: int) -> None:
+        if msg["msg_type"] in ("comm_open", "comm_close"):
+            self.comms.append((msg["msg_type"], cell_index, msg["content"].get("comm_id", "")))
         if msg["msg_type"] == "comm_msg" and "state" in msg["content"]["data"]:
             sent = msg["header"]["date"].timestamp()
             self.updates.append((cell_index, sent, msg["content"]["data"]["state"]))
@@ -68,10 +73,16 @@ def test_widget_moves_while_time_sleep_blocks_the_loop(tmp_path: Path) -> None:
 
     watched = nb.cells[1]
     kinds = [o.output_type for o in watched.outputs]
-    assert WIDGET_VIEW in watched.outputs[0].data, "the meter is a widget view"
-    assert re.fullmatch(rf"x: {SUMMARY}\n", texts(watched)), texts(watched)
-    assert kinds.count("display_data") == 2, kinds  # the widget, then the lag picture
+    assert kinds == ["display_data", "display_data"], kinds  # the result, then the lag picture: no print
+    result = watched.outputs[0].data
+    assert WIDGET_VIEW not in result, "the finished meter left its widget: a reopened notebook cannot show it"
+    assert re.fullmatch(rf"\[loop meter\] STALLED: {SUMMARY[len('(STALLED|responsive): '):]} · x", result["text/plain"]), result
+    assert re.match(r'<div class="asynclab-meter".*STALLED: loop blocked \d+%', result["text/html"]), result
     assert "image/png" in watched.outputs[-1].data
+    assert texts(watched) == "", "one summary: the meter prints nothing beside its result"
+    opened = {comm for kind, cell, comm in client.comms if cell == 1 and kind == "comm_open"}
+    closed = {comm for kind, cell, comm in client.comms if cell == 1 and kind == "comm_close"}
+    assert len(opened) >= 4 and opened == closed, "the finished meter closes every widget model it opened"
 
     widgets, blocked_updates, error = texts(nb.cells[2]).splitlines()[0].split()
     t_start, t_end = map(float, texts(nb.cells[2]).splitlines()[1].split())
@@ -87,7 +98,7 @@ def test_widget_moves_while_time_sleep_blocks_the_loop(tmp_path: Path) -> None:
     assert int(blocked_updates) >= len(during)
 
     assert texts(nb.cells[3]).splitlines()[-1] == "True"
-    assert re.match(rf"healthy: {SUMMARY}", texts(nb.cells[3]))
+    assert re.fullmatch(rf"\[loop meter\] {SUMMARY} · healthy", nb.cells[3].outputs[0].data["text/plain"])
     assert texts(nb.cells[4]).strip() == "[]", "no meter thread outlives its cell"
 
 
@@ -99,7 +110,7 @@ def test_no_widgets_setting_prints_text_only(tmp_path: Path, monkeypatch: pytest
     ], tmp_path)
     outputs = nb.cells[1].outputs
     assert [o.output_type for o in outputs] == ["stream"], outputs
-    assert re.fullmatch(rf"plain: {SUMMARY}\n", outputs[0].text)
+    assert re.fullmatch(rf"{SUMMARY} · plain\n", outputs[0].text)
     assert client.updates == []
 
 
@@ -112,7 +123,7 @@ async def test_outside_a_kernel_the_meter_prints_one_line(capsys: pytest.Capture
         async with meter as m:
             time.sleep(0.2)
     out = capsys.readouterr()
-    assert re.fullmatch(rf"headless: {SUMMARY}\n", out.out) and out.err == ""
+    assert re.fullmatch(rf"{SUMMARY} · headless\n", out.out) and out.err == ""
     assert isinstance(m, LoopMonitor) and 0.8 * 0.2 <= m.longest_stall <= 2 * 0.2
     assert not meter.widgets and meter.updates == 0
     assert not [t for t in threading.enumerate() if t.name == "asynclab-meter"]
@@ -161,6 +172,36 @@ def test_plot_timeline_and_bars() -> None:
     assert figure_png(fig).startswith(b"\x89PNG")
     with pytest.raises(ValueError):
         plot_bars(["a"], [1.0, 2.0])
+
+
+def test_nbval_sees_the_live_bundle_and_the_recording_the_result_as_equal(stalled_monitor: LoopMonitor) -> None:
+    """nbval ignores display updates: it compares the live widget's first bundle with the recorded
+    result. nbval-sanitize.cfg must make the two equal, or every meter cell fails strict nbval."""
+    from nbval.plugin import get_sanitize_patterns
+
+    from asynclab.display.meter import live_bundle, result_html, result_text
+
+    patterns = get_sanitize_patterns(SANITIZE.read_text())
+
+    def sanitize(text: str) -> str:
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    live = live_bundle("a label", model_id="0123")
+    done = {"text/plain": result_text(stalled_monitor, "a label"), "text/html": result_html(stalled_monitor, "a label")}
+    for mime in ("text/plain", "text/html"):
+        assert sanitize(live[mime]) == sanitize(done[mime]), mime
+    assert sanitize("measured 2.5 s") == sanitize("measured 17 s") != sanitize("measured s"), "numbers are masked"
+
+
+def test_result_puts_the_key_numbers_first(stalled_monitor: LoopMonitor) -> None:
+    from asynclab.display.meter import result_html, result_text
+
+    text = result_text(stalled_monitor, "label")
+    assert text.startswith("[loop meter] STALLED: loop blocked ") and text.endswith(" · label")
+    visible = re.sub(r"<[^>]+>", "", result_html(stalled_monitor, "label"))
+    assert visible.split() [:3] == ["blocked", "STALLED:", "loop"], visible  # the bar's caption, then the numbers
 
 
 def test_watch_defaults() -> None:

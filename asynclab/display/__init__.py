@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 __all__ = ["Meter", "plot_bars", "plot_lag", "plot_timeline", "watch", "widgets_enabled"]
 
 
-def plot_lag(monitor: LoopMonitor, title: str = "Event loop lag") -> Figure:
+def plot_lag(monitor: LoopMonitor, title: str = "Event loop lag", numbers: bool = True) -> Figure:
     """Heartbeat lag over time with the stalls shaded; see `asynclab.display.plots.plot_lag`."""
     from .plots import plot_lag as _plot_lag
 
-    return _plot_lag(monitor, title=title)
+    return _plot_lag(monitor, title=title, numbers=numbers)
 
 
 def plot_timeline(timeline: Timeline, title: str = "Task timeline") -> Figure:

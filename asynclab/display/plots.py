@@ -67,10 +67,11 @@ def _titles(ax: Any, title: str, subtitle: str = "") -> None:
         ax.set_title(subtitle, loc="right", fontsize=8, color="#444444")
 
 
-def plot_lag(monitor: LoopMonitor, title: str = "Event loop lag") -> Figure:
+def plot_lag(monitor: LoopMonitor, title: str = "Event loop lag", numbers: bool = True) -> Figure:
     """Heartbeat lag over time, stalls shaded red: the picture of a frozen loop.
 
-    Usage: `plot_lag(m, title="50 requests with time.sleep")`.
+    Usage: `plot_lag(m, title="50 requests with time.sleep")`. `numbers=False` leaves the summary
+    out of the title (the meter shows it once, in its result line, right above the picture).
     """
     fig = _new_figure()
     ax = fig.add_subplot()
@@ -97,7 +98,8 @@ def plot_lag(monitor: LoopMonitor, title: str = "Event loop lag") -> Figure:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", fontsize=7, framealpha=0.85)
     _titles(ax, title, f"blocked {monitor.blocked_share:.0%} · longest stall {monitor.longest_stall:.2f} s · "
-                       f"{min(monitor.ticks, monitor.expected_ticks)}/{monitor.expected_ticks} heartbeats")
+                       f"{min(monitor.ticks, monitor.expected_ticks)}/{monitor.expected_ticks} heartbeats"
+            if numbers else "")
     return fig
 
 

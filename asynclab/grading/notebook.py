@@ -2,13 +2,26 @@
 
 The check grades what the learner ran last (the kernel's history), in a separate process with
 a deadline, so a hanging or blocking answer costs seconds, never the kernel.
+
+When a hint shows (the rule, also told to the learner in the cell's output): a hint cell shows
+the next hint only when it was *sent after that exercise's check had finished*, that is, when
+the learner read a verdict and then asked. Run All sends every cell to the kernel at once, so its
+hint cells were sent while the check still ran: they reveal nothing new (they repeat the hint
+already shown, if any), however often Run All runs. The test compares two times from the same
+clock, the frontend's: the `date` in the execute request's header of the hint cell and of the
+check cell, the gap between them against how long the check took. A client that runs one cell
+after another (nbclient, nbval) sends the hint after the check finished, so it gets hint 1.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import time
+from dataclasses import dataclass
 from typing import Any
 
+from ..display.verdict import verdict_bundle, wrap
 from ..progress.store import record as record_progress
 from .registry import Verdict, get_exercise
 from .runner import run_check
@@ -18,6 +31,17 @@ MUST_PASS_ENV = "ASYNCLAB_CHECKS_MUST_PASS"
 
 _hint_level: dict[str, int] = {}
 last_verdicts: dict[str, Verdict] = {}
+
+
+@dataclass
+class _CheckRun:
+    """When the latest check of an exercise was requested (frontend clock) and how long it took."""
+
+    sent: dt.datetime | None
+    seconds: float
+
+
+_checks_run: dict[str, _CheckRun] = {}
 
 
 class CheckDidNotPass(AssertionError):
@@ -69,6 +93,32 @@ def _submission(exercise_id: str) -> Submission | None:
     return from_history(exercise_id, _history())
 
 
+def _request_sent() -> dt.datetime | None:
+    """The `date` the frontend put in the header of the execute request now running, if any."""
+    shell = _shell()
+    kernel = getattr(shell, "kernel", None)
+    try:
+        parent = kernel.get_parent() if kernel is not None else getattr(shell, "parent_header", None)
+        date = (parent or {}).get("header", {}).get("date")
+        if isinstance(date, str):
+            date = dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
+        if isinstance(date, dt.datetime):
+            return date if date.tzinfo else date.replace(tzinfo=dt.timezone.utc)
+    except Exception:  # an unusual frontend: treat every run as deliberate
+        return None
+    return None
+
+
+def _display(bundle: dict[str, str]) -> None:
+    """HTML with a text twin in a kernel; the text alone anywhere else."""
+    if _shell() is None:
+        print(bundle["text/plain"])
+        return
+    from IPython.display import display
+
+    display(bundle, raw=True)
+
+
 def check(exercise_id: str) -> None:
     """Grade the latest run of the cell that starts with `# Exercise: <exercise_id>`."""
     try:
@@ -82,28 +132,57 @@ def check(exercise_id: str) -> None:
         if os.environ.get(MUST_PASS_ENV) == "1":
             raise CheckDidNotPass(f"{exercise_id}: no exercise cell was run in this kernel")
         return
+    sent, started = _request_sent(), time.monotonic()
     print(f"⏳ Checking {exercise_id} against the lab (at most {ex.deadline:.0f} s)…", flush=True)
     verdict = run_check(submission)
     last_verdicts[exercise_id] = verdict
     record_progress(verdict)  # progress() shows it without re-grading
-    print(verdict.render())
-    if not verdict.ok and verdict.hint == "" and ex.hints:
-        print(f'   stuck? run hint("{exercise_id}")')
+    _checks_run[exercise_id] = _CheckRun(sent, time.monotonic() - started)
+    stuck = f'stuck? run hint("{exercise_id}")' if not verdict.ok and verdict.hint == "" and ex.hints else ""
+    _display(verdict_bundle(verdict, footer=stuck))
     if not verdict.ok and os.environ.get(MUST_PASS_ENV) == "1":
         raise CheckDidNotPass(f"{exercise_id} did not pass: {verdict.summary}")
 
 
+def _asked_after_verdict(exercise_id: str) -> bool:
+    """True when this hint cell was sent after the exercise's latest check had finished (see the module doc)."""
+    run = _checks_run[exercise_id]
+    sent = _request_sent()
+    if sent is None or run.sent is None:
+        return True  # no dates to compare: a deliberate run
+    return (sent - run.sent).total_seconds() >= run.seconds
+
+
 def hint(exercise_id: str) -> None:
-    """Show the next hint of the ladder: a nudge first, then the idea, then almost the code."""
+    """Show the next hint of the ladder: a nudge first, then the idea, then almost the code.
+
+    Only after the learner has run the exercise's check and then asked (module doc): Run All
+    reveals nothing new.
+    """
     try:
         ex = get_exercise(exercise_id)
     except KeyError as exc:
         print(f"❓ {exc.args[0]}")
         return
-    level = min(_hint_level.get(exercise_id, 0), len(ex.hints) - 1)
-    _hint_level[exercise_id] = level + 1
-    more = " Run hint() again for the next one." if level + 1 < len(ex.hints) else " That was the last hint."
-    print(f"💡 Hint {level + 1} of {len(ex.hints)} for {exercise_id}: {ex.hints[level]}\n  {more.strip()}")
+    shown = _hint_level.get(exercise_id, 0)
+    if exercise_id not in _checks_run:
+        print(wrap(f'💡 No hint yet: run the exercise cell and check("{exercise_id}") first, read the verdict, '
+                   f"then run this cell again: each run shows one more hint ({len(ex.hints)} in all).", indent="   "))
+        return
+    if _asked_after_verdict(exercise_id):
+        level = min(shown, len(ex.hints) - 1)
+        _hint_level[exercise_id] = level + 1
+    elif shown:
+        level = shown - 1  # Run All: repeat the hint already shown, never the next one
+    else:
+        print(wrap("💡 No hint yet: this cell ran straight after the check (Run All?). Read the verdict above, "
+                   f"then run this cell on its own for hint 1 of {len(ex.hints)}.", indent="   "))
+        return
+    more = "Run this cell again for the next one." if level + 1 < len(ex.hints) else "That was the last hint."
+    if level + 1 == shown and not _asked_after_verdict(exercise_id):
+        more = "(shown before; run this cell on its own for the next one)" if level + 1 < len(ex.hints) else more
+    print(wrap(f"💡 Hint {level + 1} of {len(ex.hints)} for {exercise_id}: {ex.hints[level]}", indent="   "))
+    print(wrap(more, first="   ", indent="   "))
 
 
 _install_recorder()

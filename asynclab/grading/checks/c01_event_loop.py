@@ -223,7 +223,7 @@ UNBLOCK_HINTS = [
     "https://magicstack.github.io/asyncpg/current/usage.html#connection-pools",
     "Almost there:\n"
     "    await asyncio.sleep(PAUSE)\n"
-    "    response = await client.get(f\"/users/{user_id}\")\n"
+    "    response = await client.get(f\"/users/{user_id}\", params={\"ms\": PROFILE_MS})\n"
     "    response.raise_for_status()\n"
     "    row = await pool.fetchrow(USER_SQL, user_id)\n"
     "    return {**dict(row), **response.json()}",
@@ -385,7 +385,9 @@ def _fail_blocked(source: _Source, named: list[str], monitor: Any, calls: int, c
     detail = _blocked_text(named)
     if made_clients:
         detail = (detail + "; " if detail else "") + f"a new httpx.AsyncClient per call ({clients_made} made)"
-    raise fail("loop-blocked", f"the event loop stalled while {calls} calls of get_user ran, so they queued.",
+    what = (f"a quick probe of {calls} concurrent calls of get_user (before the {CALLS})" if calls < CALLS
+            else f"{calls} concurrent calls of get_user")
+    raise fail("loop-blocked", f"the event loop stalled during {what}, so the calls queued.",
                measured=monitor.summary() + (f"; {detail}" if detail else ""), expected=EXPECTED_FREE, hint=hint)
 
 
