@@ -22,11 +22,12 @@ def _norm(name: str) -> str:
 
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-BROWSER_ONLY = {_norm(NAME.match(d).group(0)) for d in PROJECT["optional-dependencies"]["browser"]}  # type: ignore[union-attr]
+EXTRAS = PROJECT["optional-dependencies"]["browser"] + PROJECT["optional-dependencies"]["dev"]
+BROWSER_ONLY = {_norm(NAME.match(d).group(0)) for d in EXTRAS}  # type: ignore[union-attr]  # extras: not on Binder
 
 
 def _pyproject_names() -> set[str]:
-    deps = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["browser"]
+    deps = PROJECT["dependencies"] + EXTRAS
     return {_norm(NAME.match(d).group(0)) for d in deps}  # type: ignore[union-attr]
 
 

@@ -44,7 +44,7 @@ def schema_sql() -> str:
     return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-async def load_schema(dsn: str, *, timeout: float = 30.0) -> None:
+async def load_schema(dsn: str, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (sync callers pass one number)
     """Create the course's tables and seed rows where missing. Idempotent; safe to run concurrently."""
     import asyncpg
 
