@@ -23,8 +23,8 @@ import httpx
 import psutil
 import pytest
 
-from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle, start_api
+from asynclab.services.child import Child
 
 
 @pytest.fixture

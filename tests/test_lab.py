@@ -24,8 +24,8 @@ import pytest
 import asynclab
 from asynclab import lab as lab_module
 from asynclab.errors import ServiceStartError
-from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle
+from asynclab.services.child import Child
 
 ENV = ("DATABASE_URL", "ASYNCLAB_API_URL", "ASYNCLAB_PG_DSN")
 STARTED_DSN = "postgresql://lab@127.0.0.1:1/started-by-the-stand-in"
