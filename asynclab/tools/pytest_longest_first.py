@@ -46,7 +46,8 @@ def file_order(files: list[str], measured: dict[str, float], listed: list[str]) 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     files = list(dict.fromkeys(_file_of(item.nodeid) for item in items))
-    measured = config.cache.get(CACHE_KEY, {}) if config.cache is not None else {}
+    cache = getattr(config, "cache", None)  # absent under -p no:cacheprovider
+    measured = cache.get(CACHE_KEY, {}) if cache is not None else {}
     order = {name: i for i, name in enumerate(file_order(files, measured, config.getini("longest_first")))}
     items.sort(key=lambda item: order[_file_of(item.nodeid)])  # stable: a file's tests keep their order
 
@@ -63,8 +64,9 @@ class _Timer:
         self.seconds[name] = self.seconds.get(name, 0.0) + report.duration
 
     def pytest_sessionfinish(self) -> None:
-        if self.config.cache is None or not self.seconds:
+        cache = getattr(self.config, "cache", None)
+        if cache is None or not self.seconds:
             return
-        saved = dict(self.config.cache.get(CACHE_KEY, {}))
+        saved = dict(cache.get(CACHE_KEY, {}))
         saved.update({name: round(s, 2) for name, s in self.seconds.items()})
-        self.config.cache.set(CACHE_KEY, saved)
+        cache.set(CACHE_KEY, saved)
