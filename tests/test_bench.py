@@ -30,7 +30,7 @@ REQUIRED = {"name": str, "variant": str, "measured": float, "ideal": float, "uni
 
 
 def check_shape(data: list[dict[str, object]]) -> None:
-    """The interface of course-design.md §5, checked on every object."""
+    """The interface of bench-results.json (docs/bench.md), checked on every object."""
     assert isinstance(data, list) and data
     for obj in data:
         for key, kind in REQUIRED.items():
