@@ -8,6 +8,8 @@ Every import counts: inside functions (a lazy import is still a dependency) and 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,12 @@ def test_private_modules_and_names_are_found_across_packages_only(tmp_path: Path
         "pkg.tools.other imports private module pkg.services._child",
         "pkg.tools.sizing imports private module pkg.services._child",
     ]
+
+
+@pytest.mark.parametrize("module", ["asynclab", "asynclab.grading.worker", "asynclab.doctor", "asynclab.instruments"])
+def test_importing_loads_neither_ipython_nor_httpx(module: str) -> None:
+    """~230 check processes per test run import the worker: these two were most of its start-up."""
+    code = f"import sys, {module}; print(sorted({{'IPython', 'httpx'}} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
