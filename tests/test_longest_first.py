@@ -32,3 +32,17 @@ def test_collection_follows_the_list_and_keeps_each_files_tests_in_order(tmp_pat
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     ids = [line for line in run.stdout.splitlines() if "::" in line]
     assert ids == ["test_long.py::test_1", "test_long.py::test_2", "test_short.py::test_1", "test_short.py::test_2"], run.stdout
+
+
+@pytest.mark.slow  # two pytests of their own: a few seconds
+def test_measured_tests_reorder_the_next_run_and_a_partial_run_keeps_the_others(tmp_path: Path) -> None:
+    (tmp_path / "test_quick.py").write_text("def test_1(): pass\n")
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_1(): time.sleep(0.3)\n\ndef test_2(): pass\n")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "asynclab.tools.pytest_longest_first", "-p", "no:randomly"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stdout
+    partial = subprocess.run([*command, "-k", "test_2"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert partial.returncode == 0, partial.stdout
+    listed = subprocess.run([*command, "--collect-only"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    ids = [line for line in listed.stdout.splitlines() if "::" in line]
+    assert ids == ["test_slow.py::test_1", "test_slow.py::test_2", "test_quick.py::test_1"], listed.stdout
