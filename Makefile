@@ -13,19 +13,20 @@ JOBS ?= 2
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: help lab test test-browser notebooks record bench clean progress book
+.PHONY: help lab check test test-browser notebooks record bench clean progress book
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
-	@echo "make test       unit tests, nbval on solutions/, graders on solutions/ and notebooks/"
-	@echo "make test-browser  notebook 00 in headless Chromium against make lab (apt-get install chromium)"
+	@echo "make check      two minutes: lint, types, dead code, fast unit tests, house rules, starters fail"
+	@echo "make test       make check, then slow unit tests, nbval on solutions/, known answers"
+	@echo "make test-browser  notebooks 00 and 01 in headless Chromium against make lab, and the website (apt-get install chromium)"
 	@echo "make notebooks  regenerate notebooks/ from solutions/"
 	@echo "make record NB=solutions/NN_x.ipynb  re-run a solution notebook, save its outputs, regenerate"
 	@echo "make bench      benchmarks: every fix against its ideal and the broken version"
 	@echo "make progress   grade notebooks/ and say what to do next (NOTEBOOKS=DIR for another folder)"
 	@echo "make book       the course website, offline, into _build/book/ (HUB_URL=https://your.hub for its JupyterHub links)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt config/jupyterlab-overrides.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Try: make lab PYTHON=python3.11")'
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the course into $(VENV) (first time only, a few minutes)…"
@@ -43,13 +44,37 @@ lab: $(STAMP) | $(XDG_RUNTIME_DIR)
 	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 		--ServerApp.root_dir=notebooks --ServerApp.open_browser=False $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(STAMP) | $(XDG_RUNTIME_DIR)
-	@$(PY) -m asynclab.tools.testrun \
-		"unit tests"          -- $(PYTEST) -n $(JOBS) tests \
+# Learner starters, generated fresh from solutions/ for `make check` (notebooks/ may be stale
+# while an author works; `generate --check` says so separately).
+STARTERS := build/starters
+DEV_STAMP := $(VENV)/.asynclab-dev
+$(DEV_STAMP): $(STAMP)
+	@$(PY) -m pip install --quiet -e '.[dev]' -c constraints.txt
+	@touch $(DEV_STAMP)
+
+# The fast tier (an author's loop, ~2 minutes on 2 cores). `make test` runs the same steps first.
+CHECK_STEPS = \
+	"ruff"                  -- $(VENV)/bin/ruff check \
+	"mypy"                  -- $(VENV)/bin/mypy \
+	"dead code"             -- $(VENV)/bin/vulture \
+	"fast unit tests"       -- $(PYTEST) -n $(JOBS) -m "not slow" tests \
+	"notebooks/ is generated" -- $(PY) -m asynclab.authoring.generate --check \
+	"starters generated"    -- $(PY) -m asynclab.authoring.generate --notebooks $(STARTERS) \
+	"starters fail their checks" -- $(PYTEST) -n $(JOBS) exercises_tests --notebooks $(STARTERS) --expect fail
+
+check: $(DEV_STAMP) | $(XDG_RUNTIME_DIR)
+	@rm -rf $(STARTERS)
+	@$(PY) -m asynclab.tools.testrun $(CHECK_STEPS) \
+		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
+
+# Solution exercises are graded once, by nbval's check cells (tests/test_submission_paths.py
+# proves the notebook-file path builds the same submissions); the known answers are graded here.
+test: $(DEV_STAMP) | $(XDG_RUNTIME_DIR)
+	@rm -rf $(STARTERS)
+	@$(PY) -m asynclab.tools.testrun $(CHECK_STEPS) \
+		"slow unit tests"     -- $(PYTEST) -n $(JOBS) -m slow tests \
 		"solution notebooks"  -- $(PYTEST) -n $(JOBS) --dist loadfile --nbval solutions --nbval-cell-timeout 120 --nbval-sanitize-with nbval-sanitize.cfg \
-		"graders on solutions" -- $(PYTEST) -n $(JOBS) exercises_tests \
-		"graders on starters"  -- $(PYTEST) -n $(JOBS) exercises_tests --notebooks notebooks --expect fail \
-		"notebooks/ is generated" -- $(PY) -m asynclab.authoring.generate --check \
+		"known answers"       -- $(PYTEST) -n $(JOBS) exercises_tests/test_submissions.py \
 		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
 
 BROWSER_STAMP := $(VENV)/.asynclab-browser
@@ -69,7 +94,7 @@ book: $(BOOK_STAMP)
 progress: $(STAMP) | $(XDG_RUNTIME_DIR)
 	@$(PY) -m asynclab.progress --notebooks $(or $(NOTEBOOKS),notebooks)
 
-# Notebook 00 in real headless Chromium against `make lab`, and the built website (needs: apt-get install chromium).
+# Notebooks 00 and 01 in real headless Chromium against `make lab`, and the built website (needs: apt-get install chromium).
 test-browser: $(BROWSER_STAMP) book | $(XDG_RUNTIME_DIR)
 	@$(PY) -m asynclab.tools.testrun \
 		"browser: make lab + notebook 00, the website" -- $(PYTEST) -p no:xdist tests_browser \

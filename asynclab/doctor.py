@@ -132,7 +132,7 @@ class Report:
 
 # -- single checks --------------------------------------------------------------------------------
 
-def check_python(version_info: Sequence[int] = sys.version_info) -> Finding:
+def check_python(version_info: Sequence[int] = tuple(sys.version_info[:3])) -> Finding:
     found = ".".join(str(n) for n in version_info[:3])
     need = f"needs {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer"
     if tuple(version_info[:2]) < MIN_PYTHON:
@@ -244,13 +244,21 @@ def _import_name(dist: str) -> str:
     return IMPORT_NAMES.get(dist.lower(), dist.lower().replace("-", "_").replace(".", "_"))
 
 
+MISSING_MODULE = "module not found"  # what _try_import says when the module itself is not there
+
+
 def _try_import(module: str) -> str:
-    """"" when `module` imports cleanly, else the error in one line. Its warnings and prints are dropped."""
+    """"" when `module` imports cleanly, MISSING_MODULE when there is no such module (its files were
+    deleted, or something hides it), else the error in one line. Its warnings and prints are dropped."""
     sink = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")  # e.g. pgserver's RuntimeDirWarning: not the learner's business
             importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return MISSING_MODULE
+        return f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
     return ""
@@ -269,9 +277,11 @@ def check_package(requirement: str, *, version_of: Callable[[str], str] = metada
         return Finding(dist, PROBLEM, version, need, f"{dist} {version} is too old (the course needs {minimum}+) — {FIX}")
     module = _import_name(dist)
     if dist.lower() in LOCATE_ONLY:
-        error = "" if importlib.util.find_spec(module) is not None else f"module {module} not found"
+        error = "" if importlib.util.find_spec(module) is not None else MISSING_MODULE
     else:
         error = importer(module)
+    if error == MISSING_MODULE:  # the package's metadata is there, its code is not: same fix as not installed
+        return Finding(dist, PROBLEM, f"missing (module {module})", need, f"missing: {dist} — {FIX}")
     if error:
         return Finding(dist, PROBLEM, version, need, f"{dist} {version} is installed but does not import ({error}) — {FIX}")
     return Finding(dist, OK, version, need)

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle, start_api
+from asynclab.services.child import Child
 
 
 @pytest.fixture

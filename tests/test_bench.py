@@ -30,7 +30,7 @@ REQUIRED = {"name": str, "variant": str, "measured": float, "ideal": float, "uni
 
 
 def check_shape(data: list[dict[str, object]]) -> None:
-    """The interface of course-design.md §5, checked on every object."""
+    """The interface of bench-results.json (docs/bench.md), checked on every object."""
     assert isinstance(data, list) and data
     for obj in data:
         for key, kind in REQUIRED.items():
@@ -147,6 +147,7 @@ def test_loader_reports_what_is_missing(tmp_path: Path) -> None:
 
 # --- end to end, small sizes ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_one_family_runs_in_its_own_process_and_sends_rows() -> None:
     """The lab-server family through the real runner: a child process, JSON lines, two rows."""
     items: list[Row | Skip] = []
@@ -156,6 +157,7 @@ def test_one_family_runs_in_its_own_process_and_sends_rows() -> None:
     assert {i.variant for i in items if isinstance(i, Row)} == {"fixed", "baseline"}
 
 
+@pytest.mark.slow
 def test_notebook_rows_end_to_end_with_a_small_n() -> None:
     """02's rows, from the notebook's own code, against a real lab API (no PostgreSQL needed)."""
     from asynclab.bench import n02_taskgroup
@@ -177,6 +179,7 @@ def test_notebook_rows_end_to_end_with_a_small_n() -> None:
     assert "5 of 5 cancelled" in overshoots[0].note and "0 of 5 cancelled" in overshoots[1].note
 
 
+@pytest.mark.slow
 def test_a_family_past_its_deadline_is_stopped_with_its_children(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bench_stuck_family.py").write_text(textwrap.dedent("""
         import os, subprocess, sys, time

@@ -197,6 +197,7 @@ def test_sync_form_around_asyncio_run() -> None:
     assert report.calls[0].in_coroutine
 
 
+@pytest.mark.slow
 def test_cells_are_named_in_a_kernel(tmp_path: Path) -> None:
     """In a notebook the finding says "cell N, line L": the learner's own numbering."""
     nb = nbformat.v4.new_notebook()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib.metadata as metadata
+import os
 import subprocess
 import sys
 import tomllib
@@ -41,6 +42,7 @@ def _versions(known: dict[str, str]):
     return version_of
 
 
+@pytest.mark.slow
 def test_this_environment_passes_and_lists_every_dependency() -> None:
     report = diagnose()
     assert report.ok, report.table()
@@ -172,6 +174,7 @@ def test_command_line_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert doctor.main([]) == 0
 
 
+@pytest.mark.slow
 def test_python_m_asynclab_doctor_runs() -> None:
     run = subprocess.run([sys.executable, "-m", "asynclab.doctor"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -202,3 +205,30 @@ def test_database_url_is_pointed_out() -> None:
     assert doctor.check_database_url({}).found == "embedded"
     mine = doctor.check_database_url({"DATABASE_URL": "postgresql://me@db/app"})
     assert mine.status == "note" and "DATABASE_URL" in mine.found and "tables" in mine.need
+
+
+HIDE_HTTPX = '''
+import importlib.abc, sys
+
+class _HideHttpx(importlib.abc.MetaPathFinder):
+    """A broken install, simulated: the package's metadata is there, its module is not."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "httpx" or name.startswith("httpx."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _HideHttpx())
+'''
+
+
+@pytest.mark.slow
+def test_doctor_reports_a_missing_httpx_instead_of_crashing(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(HIDE_HTTPX)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    blocked = subprocess.run([sys.executable, "-c", "import httpx"], capture_output=True, text=True, env=env, timeout=60)
+    assert blocked.returncode == 1 and "No module named 'httpx'" in blocked.stderr, "the blocker did not hide httpx"
+    run = subprocess.run([sys.executable, "-m", "asynclab.doctor"], capture_output=True, text=True, env=env, timeout=120)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 1, run.stdout
+    assert "missing: httpx — run `make lab` again" in run.stdout, run.stdout

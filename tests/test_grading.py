@@ -36,12 +36,14 @@ def grade(cell: str, deadline: float | None = None) -> Verdict:
     return run_check(Submission("00-warm-up", "# Setup: nothing\n", cell, origin="test"), deadline=deadline)
 
 
+@pytest.mark.slow
 def test_right_answer_passes() -> None:
     verdict = grade(RIGHT)
     assert verdict.ok, verdict.render()
     assert verdict.render().startswith("✅ 00-warm-up: passed.")
 
 
+@pytest.mark.slow
 def test_starter_fails_because_the_loop_blocks_and_says_why() -> None:
     verdict = grade(STARTER)
     assert (verdict.status, verdict.reason) == ("failed", "loop-blocked")
@@ -49,6 +51,7 @@ def test_starter_fails_because_the_loop_blocks_and_says_why() -> None:
     assert "measured:" in text and "expected:" in text and "hint:" in text
 
 
+@pytest.mark.slow
 def test_endless_loop_times_out_within_its_deadline() -> None:
     started = time.monotonic()
     verdict = grade(HEADER + "async def pause(seconds):\n    while True:\n        pass\n", deadline=3)
@@ -58,11 +61,13 @@ def test_endless_loop_times_out_within_its_deadline() -> None:
     assert took < 3 + 10, f"the verdict took {took:.1f} s"
 
 
+@pytest.mark.slow
 def test_endless_await_times_out_and_says_it_was_waiting() -> None:
     verdict = grade(HEADER + "async def pause(seconds):\n    await asyncio.Event().wait()\n", deadline=3)
     assert verdict.status == "timeout" and "awaiting" in verdict.measured, verdict.render()
 
 
+@pytest.mark.slow
 def test_endless_loop_at_top_level_of_the_cell_times_out() -> None:
     verdict = grade(HEADER + "while True:\n    pass\n", deadline=3)
     assert verdict.status == "timeout" and "before the check could start" in verdict.measured, verdict.render()
@@ -79,6 +84,7 @@ def test_endless_loop_at_top_level_of_the_cell_times_out() -> None:
     ],
     ids=["syntax", "missing", "sync", "crash", "cell-raises"],
 )
+@pytest.mark.slow
 def test_broken_answers_get_a_short_verdict(cell: str, reason: str, fragment: str) -> None:
     verdict = grade(cell)
     assert verdict.reason == reason, verdict.render()
@@ -94,6 +100,7 @@ def test_history_takes_the_latest_exercise_run_and_latest_setup() -> None:
     assert from_history("01-unblock-handler", history) is None
 
 
+@pytest.mark.slow
 def test_check_in_a_real_kernel_survives_a_hanging_answer() -> None:
     """The notebook's check() returns a verdict for an endless loop, and the kernel still works after."""
     nb = nbformat.v4.new_notebook()
@@ -110,6 +117,7 @@ def test_check_in_a_real_kernel_survives_a_hanging_answer() -> None:
     assert "💡 Hint 1 of 3" in text and "kernel alive" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("cell", "outcome"), [(RIGHT, "3 passed"), (STARTER, "1 failed, 2 passed")], ids=["right", "starter"])
 def test_check_under_nbval_grades_the_cell_and_fails_the_run_when_it_must_pass(
     cell: str, outcome: str, tmp_path: Path

@@ -23,8 +23,8 @@ import httpx
 import psutil
 import pytest
 
-from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle, start_api
+from asynclab.services.child import Child
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ async def test_health_and_unknown_paths(server: tuple[ApiHandle, Child], api: Ap
     assert (await api.stats())["status"] == {"404": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_delay_sleeps_and_jitter_repeats_with_the_same_seed(api: ApiHandle) -> None:
     async with asyncio.timeout(30), client() as c:
@@ -85,6 +86,7 @@ async def test_delay_sleeps_and_jitter_repeats_with_the_same_seed(api: ApiHandle
     assert slow >= 0.5 and fast < slow / 2
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_error_rate_is_seeded_and_close_to_the_rate(api: ApiHandle) -> None:
     async with asyncio.timeout(30), client() as c:
@@ -176,6 +178,7 @@ async def test_a_cancelled_request_is_a_disconnect_and_in_flight_drops_promptly(
     assert noticed < 3  # far below the 10 s the handler would otherwise have slept
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_in_flight_and_peak_follow_concurrent_requests(api: ApiHandle) -> None:
     async with asyncio.timeout(20), client() as c:
@@ -226,6 +229,7 @@ async def test_a_shared_client_opens_at_most_its_pool_size(api: ApiHandle) -> No
     assert stats["requests"] == 60 and 1 <= stats["connections"] <= 5 and stats["peak_in_flight"] <= 5
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_concurrency_cap_holds_under_500_concurrent_requests(api: ApiHandle) -> None:
     # Ten clients of 50 connections: one pool of 500 costs httpx more CPU than the whole test.
@@ -328,6 +332,7 @@ def test_the_server_listens_on_loopback_only(server: tuple[ApiHandle, Child]) ->
     assert all(conn.laddr.ip == "127.0.0.1" for conn in listening)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_sigterm_stops_the_server_even_with_a_request_hanging() -> None:
     api, child = await asyncio.to_thread(start_api)
@@ -360,6 +365,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_the_server_dies_with_its_parent() -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     child_pid = None
@@ -382,6 +388,7 @@ def test_the_server_dies_with_its_parent() -> None:
             os.kill(child_pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_the_throughput_tool_measures_both_servers_with_both_clients() -> None:
     from asynclab.services.throughput import format_table, measure
 

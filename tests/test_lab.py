@@ -24,8 +24,8 @@ import pytest
 import asynclab
 from asynclab import lab as lab_module
 from asynclab.errors import ServiceStartError
-from asynclab.services._child import Child
 from asynclab.services.api_client import ApiHandle
+from asynclab.services.child import Child
 
 ENV = ("DATABASE_URL", "ASYNCLAB_API_URL", "ASYNCLAB_PG_DSN")
 STARTED_DSN = "postgresql://lab@127.0.0.1:1/started-by-the-stand-in"
@@ -97,6 +97,7 @@ def server_pid(url: str) -> int:
     return pid
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_start_returns_the_same_lab_every_time_and_starts_one_server(pg: types.ModuleType) -> None:
     before = api_servers()
@@ -226,6 +227,7 @@ def test_the_public_api_is_exported() -> None:
 @pytest.mark.anyio
 @pytest.mark.skipif(importlib.util.find_spec("asynclab.services.postgres") is None,
                     reason="asynclab.services.postgres is not written yet")
+@pytest.mark.slow
 async def test_start_with_the_real_services(fresh_lab: None) -> None:
     async with asyncio.timeout(90):
         lab = await asynclab.start()

@@ -30,7 +30,7 @@ import pytest
 from asynclab.errors import ServiceStartError
 from asynclab.services.postgres import PgHandle, load_schema, schema_sql, start_postgres
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # every test starts a PostgreSQL
 
 
 # -- helpers ---------------------------------------------------------------------------------

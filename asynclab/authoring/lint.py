@@ -1,7 +1,7 @@
 """House rules for solution notebooks, checked by tests/test_notebook_rules.py.
 
 Each rule exists because breaking it cost someone time: a first cell with `await` hangs nbval
-on an ExceptionGroup (course-design.md), an exercise cell without its check cell leaves the
+on an ExceptionGroup (docs/authoring.md), an exercise cell without its check cell leaves the
 learner without a verdict, a machine path in an output leaks the author's home.
 """
 

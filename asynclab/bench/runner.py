@@ -84,7 +84,7 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
-        from ..services._child import watch_parent
+        from ..services.child import watch_parent
 
         watch_parent(args.parent_pid)
     os.environ.setdefault("ASYNCLAB_NO_WIDGETS", "1")

@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 __all__ = ["LoopMonitor", "SectionStats", "Stall"]
 
@@ -41,6 +41,14 @@ class _TickCounts:
     so the two always agree. Subclasses provide `interval`, `elapsed`, `ticks` and `stalls`."""
 
     interval: float
+
+    if TYPE_CHECKING:  # what the subclasses provide (a property in one, a dataclass field in the other)
+        @property
+        def elapsed(self) -> float: ...
+        @property
+        def ticks(self) -> int: ...
+        @property
+        def stalls(self) -> list[Stall]: ...
 
     @property
     def expected_ticks(self) -> int:

@@ -36,10 +36,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from typing import Any
 
 __all__ = ["Span", "Timeline", "Wait"]
 
@@ -396,12 +393,6 @@ class Timeline:
         """When the first span ended with an error (seconds since start), or None."""
         ends = [s.end for s in self.spans if s.outcome == "error" and s.end is not None]
         return min(ends) if ends else None
-
-    def plot(self, title: str = "Task timeline") -> Figure:
-        """A Gantt chart of the spans; see `asynclab.display.plots.plot_timeline`."""
-        from ..display.plots import plot_timeline
-
-        return plot_timeline(self, title=title)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.outcomes().items() if v)

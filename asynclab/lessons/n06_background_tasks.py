@@ -468,7 +468,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, default=0)
     args = parser.parse_args(argv)
     if args.parent_pid:
-        from ..services._child import watch_parent
+        from ..services.child import watch_parent
 
         watch_parent(args.parent_pid)
     log = _EventLog(Path(args.events) / f"{args.name}.events", args.name)

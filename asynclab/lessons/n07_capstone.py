@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from matplotlib.figure import Figure
 
-    from ..services._child import Child
+    from ..services.child import Child
 
 __all__ = [
     "ALL_FIXES", "APP_FACTORY", "FIXES", "AppProcess", "AppStartError", "LoadReport", "Probe", "Result",
@@ -498,7 +498,7 @@ class AppProcess:
         stop = await app.stop()      # SIGTERM: uvicorn finishes requests, runs the lifespan shutdown
         stop.graceful                # False when it had to be killed
 
-    The child dies with its parent (`asynclab.services._child`). It also stops when the file
+    The child dies with its parent (`asynclab.services.child`). It also stops when the file
     `stop_file` appears, which is how `stop()` asks politely on Windows (no SIGTERM there).
     """
 
@@ -522,7 +522,7 @@ class AppProcess:
                     app_dir: str | os.PathLike[str] | None = None, timeout: float = 30.0,
                     graceful_timeout: float = 5.0) -> AppProcess:
         """Start `factory` ("module:function", called with `settings`) and wait until it serves."""
-        from ..services._child import spawn
+        from ..services.child import spawn
 
         if settings is None:
             raise ValueError("settings are required (see default_settings)")
@@ -611,7 +611,7 @@ def _serve_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, help="exit when this process dies")
     args = parser.parse_args(argv)
 
-    from ..services._child import watch_parent
+    from ..services.child import watch_parent
 
     if args.parent_pid is not None:
         watch_parent(args.parent_pid)

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 from .store import record as record_verdict
 from .table import FAILED, NOT_ATTEMPTED, PASSED, Result, render_html, render_text
 
@@ -48,3 +51,18 @@ def progress() -> None:
         display({"text/html": render_html(results), "text/plain": render_text(results)}, raw=True)
     else:
         print(render_text(results))
+
+
+class _CallableModule(types.ModuleType):
+    """`asynclab.progress` is this package *and* the notebook's `progress()`.
+
+    Importing a submodule (check() imports `asynclab.progress.store`) binds the package to the
+    attribute `asynclab.progress`, replacing any function of that name; so the package itself
+    answers the call, and `from asynclab import progress; progress()` works in any import order.
+    """
+
+    def __call__(self) -> None:
+        progress()
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import ServiceStartError
-from ._pgdata import Slot, clear_leftovers
+from .pgdata import Slot, clear_leftovers
 
 USER = "asynclab"
 DATABASE = "asynclab"

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ..errors import LabError, ServiceStartError
-from ._child import Child, spawn
+from .child import Child, spawn
 
 READY_KEY = "ASYNCLAB_API_URL"
 DEFAULT_SCOPE = "default"

@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
-        from ._child import watch_parent
+        from .child import watch_parent
 
         watch_parent(args.parent_pid)
     _raise_fd_limit()

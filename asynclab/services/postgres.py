@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ServiceStartError
-from ._child import Child, spawn, watch_parent
+from .child import Child, spawn, watch_parent
 
 READY_KEY = "ASYNCLAB_PG_DSN"
 _T = TypeVar("_T")
@@ -44,7 +44,7 @@ def schema_sql() -> str:
     return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-async def load_schema(dsn: str, *, timeout: float = 30.0) -> None:
+async def load_schema(dsn: str, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (sync callers pass one number)
     """Create the course's tables and seed rows where missing. Idempotent; safe to run concurrently."""
     import asyncpg
 
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         watch_parent(args.parent_pid, on_death=on_parent_death)
     _ensure_runtime_dir()
     from ._pgcluster import DATABASE, Cluster, Interrupted
-    from ._pgdata import base_dir, claim_slot
+    from .pgdata import base_dir, claim_slot
 
     try:
         cluster = Cluster(claim_slot(base_dir(args.data_dir)))

@@ -31,8 +31,8 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import httpx
 
-from ._child import Child, spawn
 from .api_client import start_api
+from .child import Child, spawn
 
 THREADED_READY_KEY = "ASYNCLAB_THREADED_URL"
 LAB_SERVER = "aiohttp (lab API)"
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve_threaded:
         if args.parent_pid is not None:
-            from ._child import watch_parent
+            from .child import watch_parent
 
             watch_parent(args.parent_pid)
         serve_threaded(args.port)

@@ -346,7 +346,7 @@ def measure_pg_lifecycle(repeats: int = 3) -> dict[str, Any]:
     SIGKILL, the keeper and the server must go by themselves (parent-death signals), the slot's
     lock must be free and its data folder kept, and the next start must reuse slot 0.
     """
-    from ..services._pgdata import _try_lock
+    from ..services.pgdata import try_lock
 
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="asynclab-sizing-pg-") as base:
@@ -373,7 +373,7 @@ def measure_pg_lifecycle(repeats: int = 3) -> dict[str, Any]:
                 while time.monotonic() - killed < CLEANUP_TIMEOUT:
                     fd = os.open(os.path.join(base, "pg-0.lock"), os.O_RDWR)
                     try:
-                        if _try_lock(fd):
+                        if try_lock(fd):
                             lock_free = round(time.monotonic() - killed, 2)
                     finally:
                         os.close(fd)  # closing drops the lock we may just have taken

@@ -54,7 +54,7 @@ def claim_slot(base: Path) -> Slot:
     for index in range(SLOT_COUNT):
         lock_path = base / f"pg-{index}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        if _try_lock(fd):
+        if try_lock(fd):
             try:  # who holds it, for a curious human; nothing reads it
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
@@ -68,7 +68,7 @@ def claim_slot(base: Path) -> Slot:
     )
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     if sys.platform == "win32":  # pragma: no cover - Windows only
         import msvcrt
 

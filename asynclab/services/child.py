@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 from ..errors import ServiceStartError
 
-READY_PREFIX = "ASYNCLAB_"
-
 
 def _set_parent_death_signal() -> None:
     """Ask Linux to SIGTERM us when the thread that spawned us dies (no-op elsewhere).
