@@ -57,6 +57,7 @@ def texts(cell: nbformat.NotebookNode, name: str = "stdout") -> str:
     return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == name)
 
 
+@pytest.mark.slow
 def test_widget_moves_while_time_sleep_blocks_the_loop(tmp_path: Path) -> None:
     nb, client = run_notebook([
         "import asyncio, threading, time\nimport asynclab",
@@ -102,6 +103,7 @@ def test_widget_moves_while_time_sleep_blocks_the_loop(tmp_path: Path) -> None:
     assert texts(nb.cells[4]).strip() == "[]", "no meter thread outlives its cell"
 
 
+@pytest.mark.slow
 def test_no_widgets_setting_prints_text_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNCLAB_NO_WIDGETS", "1")  # the kernel inherits the environment
     nb, client = run_notebook([
@@ -141,6 +143,7 @@ def stalled_monitor() -> LoopMonitor:
     return asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_plot_lag_is_readable(stalled_monitor: LoopMonitor) -> None:
     import matplotlib.pyplot as plt
 

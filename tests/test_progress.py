@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 
 from asynclab.authoring.generate import generate
-from asynclab.grading.registry import all_exercises
-from asynclab.progress import progress, recorded_results, record_verdict
+from asynclab.grading.registry import Verdict, all_exercises
+from asynclab.progress import progress, record_verdict, recorded_results
 from asynclab.progress.__main__ import main
 from asynclab.progress.grade import course_order, grade_folder
 from asynclab.progress.summary import load_reports, summarise
 from asynclab.progress.table import FAILED, NOT_ATTEMPTED, PASSED, Result, next_line, render_html, render_text
-from asynclab.grading.registry import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -146,7 +145,8 @@ def test_summary_of_three_learners(tmp_path: Path) -> None:
     reports = [
         {"03-bounded-fetch": {"status": "passed"}, "02-fetch-all": {"status": "passed"}},
         {"03-bounded-fetch": {"status": "failed", "reason": "too-slow"}, "02-fetch-all": {"status": "not-attempted"}},
-        {"03-bounded-fetch": {"status": "failed", "reason": "too-slow"}, "02-fetch-all": {"status": "failed", "reason": "wrong-result"}},
+        {"03-bounded-fetch": {"status": "failed", "reason": "too-slow"},
+         "02-fetch-all": {"status": "failed", "reason": "wrong-result"}},
     ]
     files = []
     for i, report in enumerate(reports):
@@ -155,7 +155,8 @@ def test_summary_of_three_learners(tmp_path: Path) -> None:
     rows = {r.exercise_id: r for r in summarise(load_reports(files)[0], ORDER)}
     assert (rows["03-bounded-fetch"].passed, rows["03-bounded-fetch"].failed) == (1, 2)
     assert rows["03-bounded-fetch"].top_reason == "too-slow (2)"
-    assert (rows["02-fetch-all"].passed, rows["02-fetch-all"].not_attempted, rows["02-fetch-all"].top_reason) == (1, 1, "wrong-result (1)")
+    row = rows["02-fetch-all"]
+    assert (row.passed, row.not_attempted, row.top_reason) == (1, 1, "wrong-result (1)")
     assert rows[ORDER[-1]].not_attempted == 3  # check() records list only what was checked
     done = _run_cli("--summary", *map(str, files))
     assert done.returncode == 0, done.stderr

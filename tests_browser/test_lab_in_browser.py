@@ -311,9 +311,8 @@ SCAN_JS = """async () => {
 @pytest.mark.timeout(360)  # its own waits are shorter and say what they waited for
 def test_notebook_00_runs_in_chromium_with_a_live_meter_and_no_errors(lab_url: tuple[str, str]) -> None:
     _chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
 
     base, token = lab_url
     shots = _screenshots()

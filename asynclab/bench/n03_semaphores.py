@@ -127,7 +127,8 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
                         bodies = await fetch_all(http, remaining, limit)
                 except TimeoutError:  # our give-up time (TimeoutError is an OSError: catch it first)
                     break
-                except (httpx.HTTPError, httpx2.HTTPError, OSError) as exc:  # a transport error fails the whole pass: try it again
+                # a transport error fails the whole pass: try it again
+                except (httpx.HTTPError, httpx2.HTTPError, OSError) as exc:
                     errors.append(type(exc).__name__)
                     continue
                 remaining = [url for url, body in zip(remaining, bodies) if not _ok(body)]
@@ -150,7 +151,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
                                 note=label + counted)
         per_answer[variant] = Row(name_rpa, variant, sent / max(answered, 1), 1.0, "requests",
                                   target=Target.within(1.3) if variant == "fixed" else None,
-                                  note=f"{sent} requests for {answered} answers of 200; {passes} pass{'es' if passes != 1 else ''}"
+                                  note=f"{sent} requests for {answered} answers of 200; {passes} pass{'es' * (passes != 1)}"
                                        + ("; no answer at all: a lower bound" if answered == 0 else ""))
         if variant == "broken":
             capped[variant].against(capped["fixed"])

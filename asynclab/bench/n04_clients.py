@@ -48,7 +48,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
 
     name = f"clients: requests/s, {requests} requests, {setting}"
     ideal = CONCURRENCY * 1000 / DELAY_MS
-    rate_rows = {}
+    rate_rows: dict[str, Row] = {}
     for client in ORDER:
         run = runs[client]
         row = Row(name, "fixed" if client == FIXED else "baseline", run.rps, ideal, "req/s", better="higher",

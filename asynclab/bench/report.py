@@ -9,7 +9,7 @@ A row is one measurement next to its ideal:
 the overshoot itself, and its target is an absolute bound). Rows of a rate ("req/s") are
 better when higher (`better="higher"`); their ratio stays measured / ideal, so it is below 1.
 
-The JSON file is the interface of course-design.md §5: a list of objects with `name`,
+The JSON file is the interface documented in docs/bench.md: a list of objects with `name`,
 `variant` (`fixed`, `broken` or `baseline`), `measured`, `ideal`, `unit` and `ratio`. Each
 object also carries `note` (what else was seen: errors, counts), `load` (the 1-minute load
 average when the row arrived), `vs_fixed` (measured / the

@@ -23,14 +23,13 @@ from typing import Any
 
 from ..display.verdict import verdict_bundle, wrap
 from ..progress.store import record as record_progress
-from .registry import Verdict, get_exercise
+from .registry import get_exercise
 from .runner import run_check
 from .submission import Submission, from_history
 
 MUST_PASS_ENV = "ASYNCLAB_CHECKS_MUST_PASS"
 
 _hint_level: dict[str, int] = {}
-last_verdicts: dict[str, Verdict] = {}
 
 
 @dataclass
@@ -103,7 +102,7 @@ def _request_sent() -> dt.datetime | None:
         if isinstance(date, str):
             date = dt.datetime.fromisoformat(date.replace("Z", "+00:00"))
         if isinstance(date, dt.datetime):
-            return date if date.tzinfo else date.replace(tzinfo=dt.timezone.utc)
+            return date if date.tzinfo else date.replace(tzinfo=dt.UTC)
     except Exception:  # an unusual frontend: treat every run as deliberate
         return None
     return None
@@ -135,7 +134,6 @@ def check(exercise_id: str) -> None:
     sent, started = _request_sent(), time.monotonic()
     print(f"⏳ Checking {exercise_id} against the lab (at most {ex.deadline:.0f} s)…", flush=True)
     verdict = run_check(submission)
-    last_verdicts[exercise_id] = verdict
     record_progress(verdict)  # progress() shows it without re-grading
     _checks_run[exercise_id] = _CheckRun(sent, time.monotonic() - started)
     stuck = f'stuck? run hint("{exercise_id}")' if not verdict.ok and verdict.hint == "" and ex.hints else ""

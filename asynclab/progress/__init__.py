@@ -17,9 +17,9 @@ __all__ = ["progress", "record_verdict", "recorded_results"]
 
 def recorded_results() -> list[Result]:
     """Every exercise in course order, from the verdicts check() recorded on this machine."""
+    from ..grading.registry import all_exercises
     from . import store
     from .course import find_exercises
-    from ..grading.registry import all_exercises
     from .grade import course_order, solutions_folder
 
     solutions = solutions_folder()
@@ -28,7 +28,7 @@ def recorded_results() -> list[Result]:
     results = []
     for ex_id in course_order(solutions):
         entry = recorded.get(ex_id, {})
-        status = entry.get("status") if entry.get("status") in (PASSED, FAILED) else NOT_ATTEMPTED
+        status = str(entry["status"]) if entry.get("status") in (PASSED, FAILED) else NOT_ATTEMPTED
         place = places.place(ex_id)
         results.append(Result(ex_id, status, str(entry.get("reason") or ""), str(entry.get("summary") or ""),
                               entry.get("seconds"), place.notebook if place else "", place.section if place else ""))

@@ -92,18 +92,18 @@ def find_exercises(folder: Path, registered: dict[str, str]) -> Found:
         nameless = 0
         for cell in cells:
             if cell.get("cell_type") == "markdown":
-                section = _heading(_source(cell)) or section
+                section = _heading(_source(cell)) or section  # a markdown cell without a heading keeps it
                 continue
             if cell.get("cell_type") != "code" or "exercise" not in _tags(cell):
                 continue
             source = _source(cell)
-            ex_id = exercise_id_of(source)
-            if ex_id is None:
+            cell_id = exercise_id_of(source)
+            if cell_id is None:
                 nameless += 1
                 continue
-            place = Place(ex_id, path.name, section, Submission(ex_id, setup, source, origin=str(path)))
+            place = Place(cell_id, path.name, section, Submission(cell_id, setup, source, origin=str(path)))
             # A copied exercise cell: the last one counts, as in `pytest exercises_tests`.
-            found.places = [p for p in found.places if p.exercise_id != ex_id] + [place]
+            found.places = [p for p in found.places if p.exercise_id != cell_id] + [place]
         if nameless:
             missing = [ex_id for ex_id in expected if found.place(ex_id) is None]
             for ex_id in missing:

@@ -75,7 +75,8 @@ def render_text(results: list[Result], folder: str = "notebooks") -> str:
 def render_html(results: list[Result], folder: str = "notebooks") -> str:
     colour = {PASSED: "#1a7f37", FAILED: "#cf222e", NOT_ATTEMPTED: "#6e7781"}
     rows = "".join(
-        f"<tr><td style='color:{colour.get(r.status, '#000')};white-space:nowrap'>{html.escape(MARKERS.get(r.status, r.status))}</td>"
+        f"<tr><td style='color:{colour.get(r.status, '#000')};white-space:nowrap'>"
+        f"{html.escape(MARKERS.get(r.status, r.status))}</td>"
         f"<td><code>{html.escape(r.exercise_id)}</code></td>"
         f"<td>{html.escape(r.why) if r.status == FAILED else ''}</td></tr>"
         for r in results

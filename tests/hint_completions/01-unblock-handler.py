@@ -1,11 +1,9 @@
 # Exercise: 01-unblock-handler
 import asyncio
-import time
 
 import asyncpg
 import httpx
-import psycopg
-from psycopg.rows import dict_row
+
 
 async def get_user(user_id: int, client: httpx.AsyncClient, pool: asyncpg.Pool) -> dict:
     await asyncio.sleep(PAUSE)

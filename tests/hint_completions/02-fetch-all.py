@@ -1,6 +1,7 @@
 # Exercise: 02-fetch-all
 import asyncio
 
+
 async def fetch_all(client, urls: list[str]) -> list[str]:
     """The bodies of `urls`, in order. If one request fails, the others are cancelled and the error raised."""
     async with asyncio.TaskGroup() as tg:

@@ -1,6 +1,7 @@
 # Exercise: 02-fetch-report
 import asyncio
 
+
 async def fetch_report(client, urls: list[str]) -> dict[str, str | Exception]:
     """Each URL -> its body, or the exception its request raised. Cancelling the caller cancels it all."""
     async def outcome(url):

@@ -1,6 +1,7 @@
 # Exercise: 04-api-client
 import httpx
 
+
 class ApiClient:
     def __init__(self, base_url: str, max_connections: int = 10) -> None:
         self.base_url = base_url

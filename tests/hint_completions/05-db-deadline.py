@@ -5,6 +5,7 @@ import asyncpg
 
 from asynclab import ServiceUnavailable
 
+
 async def query_with_deadline(pool: asyncpg.Pool, sql: str, seconds: float) -> list:
     try:
         async with asyncio.timeout(seconds):

@@ -5,6 +5,7 @@ import httpx
 
 from asynclab import ServiceUnavailable
 
+
 async def fetch_with_deadline(client: httpx.AsyncClient, url: str, seconds: float) -> str:
     try:
         async with asyncio.timeout(seconds):

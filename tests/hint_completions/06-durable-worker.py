@@ -4,6 +4,7 @@ import json
 import os
 import socket
 
+
 async def enqueue(pool, payload: dict) -> int:
     """Write the job down, before anyone is told it will happen."""
     return await pool.fetchval("INSERT INTO jobs (payload) VALUES ($1) RETURNING id", json.dumps(payload))

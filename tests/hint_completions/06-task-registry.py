@@ -3,8 +3,6 @@
 import asyncio
 import logging
 
-import weakref
-
 
 class BackgroundTasks:
     """Fire-and-forget with an error callback, as the article does it."""

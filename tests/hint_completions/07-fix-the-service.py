@@ -4,9 +4,7 @@ import contextlib
 
 import asyncpg
 import httpx
-import psycopg
 from fastapi import FastAPI, HTTPException
-from psycopg.rows import dict_row
 
 
 def create_app(settings: dict) -> FastAPI:
