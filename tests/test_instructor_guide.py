@@ -142,7 +142,7 @@ def mismatches(rows: list[Row], notebooks: dict[str, FrontMatter]) -> list[str]:
 def clock_errors(rows: list[Row]) -> list[str]:
     """Each row starts when the one before it ends; the last row, and only it, is End."""
     errors = []
-    for before, after in zip(rows, rows[1:]):
+    for before, after in zip(rows, rows[1:], strict=False):
         if before.minutes is None:
             errors.append(f"{before.where()}: only the last row may have no minutes")
             continue

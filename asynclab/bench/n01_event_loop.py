@@ -83,7 +83,7 @@ async def _unblock_handler(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
                 results = await asyncio.gather(*(module.get_user(i, http, pool) for i in ids))
                 wall[variant] = time.perf_counter() - started
             stalled[variant] = monitor
-            wrong = [r for i, r in zip(ids, results) if not isinstance(r, dict) or r.get("id") != i]
+            wrong = [r for i, r in zip(ids, results, strict=True) if not isinstance(r, dict) or r.get("id") != i]
             if wrong:
                 raise RuntimeError(f"{variant} get_user returned a wrong result: {wrong[0]!r}")
 

@@ -131,7 +131,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
                 except (httpx.HTTPError, httpx2.HTTPError, OSError) as exc:
                     errors.append(type(exc).__name__)
                     continue
-                remaining = [url for url, body in zip(remaining, bodies) if not _ok(body)]
+                remaining = [url for url, body in zip(remaining, bodies, strict=True) if not _ok(body)]
             seconds = time.perf_counter() - started
         stats = await api.stats()
         counted = (f"the server counted {stats['requests']} requests, {stats['status'].get('429', 0)} answered 429, "

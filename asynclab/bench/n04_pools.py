@@ -78,7 +78,8 @@ async def _api_client(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
                           f"ideal = ceil({calls}/{API_POOL}) × {API_MS} ms")
     yield fixed_wall
     yield Row(wall_name, "broken", broken_s, ideal, "s",
-              note=f"a client per call; {broken_errors} errors; peak {broken_stats['peak_in_flight']} in flight").against(fixed_wall)
+              note=f"a client per call; {broken_errors} errors; peak {broken_stats['peak_in_flight']} in flight",
+              ).against(fixed_wall)
     fixed_conn = Row(conn_name, "fixed", fixed_stats["connections"], API_POOL, "connections", target=Target.within(1.3),
                      note=f"counted by the server; peak {fixed_stats['peak_in_flight']} in flight")
     yield fixed_conn
@@ -150,7 +151,8 @@ async def _user_repo(lab: Lab, quick: bool) -> AsyncIterator[Row | Skip]:
     yield Row(wall_name, "broken", broken_s, ideal, "s",
               note=f"a connection per lookup; best of {REPEATS}; {broken_errors} errors").against(fixed_wall)
     fixed_conn = Row(conn_name, "fixed", fixed_opened, REPO_POOL, "sessions", target=Target.within(1.3),
-                     note=f"pg_stat_database.sessions, before and after: a warm-up round of {REPO_CALLERS} and {REPEATS} timed rounds")
+                     note=f"pg_stat_database.sessions, before and after: a warm-up round of {REPO_CALLERS} "
+                          f"and {REPEATS} timed rounds")
     yield fixed_conn
     yield Row(conn_name, "broken", broken_opened, REPO_POOL, "sessions", target=Target.worse(5),
               note="pg_stat_database.sessions: one per lookup").against(fixed_conn)

@@ -36,6 +36,11 @@ SLEEP_S = 2.0
 BOUND = 0.25
 
 
+def _bind(run: Callable[[ModuleType], Awaitable[Any]], module: ModuleType) -> Callable[[], Awaitable[Any]]:
+    """One case run against one variant, as a no-argument call (a loop's variables bound now)."""
+    return lambda: run(module)
+
+
 async def _overshoot(call: Callable[[], Awaitable[Any]], seconds: float) -> tuple[float, str]:
     """(seconds past the deadline, how it ended), stopping the call HANG_STOP s past it."""
     started = time.perf_counter()
@@ -91,17 +96,18 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
         cases.append((f"05-db-deadline: overshoot past a 0.5 s deadline, pg_sleep({sleep_s:g})", "db", db_case))
     if not cases:
         return
-    async with no_timeout, read_timeout, asyncpg.create_pool(lab.pg.dsn, min_size=2, max_size=2) as pool:
+    async with no_timeout, read_timeout, asyncpg.create_pool(lab.pg.dsn, min_size=2, max_size=2) as opened:
+        pool = opened
         await read_timeout.get(f"{api.url}/delay?ms=0")  # open a connection of each client first
         await no_timeout.get(f"{api.url}/delay?ms=0")
         fixed_rows: dict[str, Row] = {}
         for name, kind, run in cases:  # fixed: one after another; each takes about the deadline
             module = (fetch if kind == "fetch" else db)["fixed"]
-            over, outcome = await _overshoot(lambda run=run, module=module: run(module), SECONDS)
+            over, outcome = await _overshoot(_bind(run, module), SECONDS)
             fixed_rows[name] = Row(name, "fixed", over, 0.0, "s", target=Target.under(BOUND), note=outcome)
             yield fixed_rows[name]
         broken = await asyncio.gather(*(
-            _overshoot(lambda run=run, module=(fetch if kind == "fetch" else db)["broken"]: run(module), SECONDS)
+            _overshoot(_bind(run, (fetch if kind == "fetch" else db)["broken"]), SECONDS)
             for name, kind, run in cases))
-        for (name, _, _), (over, outcome) in zip(cases, broken):
+        for (name, _, _), (over, outcome) in zip(cases, broken, strict=True):
             yield Row(name, "broken", over, 0.0, "s", note=outcome)

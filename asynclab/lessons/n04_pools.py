@@ -159,7 +159,7 @@ class AsyncClientSpy:
             if spy._active:
                 spy.clients.append(client)
 
-        httpx.AsyncClient.__init__ = __init__  # type: ignore[method-assign]
+        httpx.AsyncClient.__init__ = __init__  # type: ignore[method-assign, assignment]
         return self
 
     def uninstall(self) -> None:
