@@ -171,6 +171,22 @@ def healthy_user_path(settings: dict[str, Any]) -> Callable[[int], str]:
     return lambda i: f"/users/{ids[(i * 7) % len(ids)]}"
 
 
+def path_user(path: str) -> int:
+    """The user id of a `/users/{id}` path."""
+    return int(path.rsplit("/", 1)[1])
+
+
+def unused_healthy_ids(settings: dict[str, Any], used: Iterable[int], n: int) -> list[int]:
+    """`n` healthy users that no earlier request asked for: their audit rows can only come from the
+    requests about to be sent, whoever else the app is still auditing (a request the load
+    generator gave up on may still be answered, and audited, later)."""
+    seen = set(used)
+    ids = [u for u in healthy_ids(settings) if u not in seen]
+    if len(ids) < n:
+        raise ValueError(f"only {len(ids)} healthy users left unused, {n} needed")
+    return ids[-n:]
+
+
 # --------------------------------------------------------------------------------------------
 # /metrics for any FastAPI app
 
@@ -1110,14 +1126,20 @@ async def run_step(api: Any, dsn: str, fixes: Iterable[str], *, label: str = "",
 # Audit events and pictures
 
 
-async def count_audit_events(dsn: str, run_id: str, *, timeout: float = 10.0) -> int:
-    """How many audit events of run `run_id` reached the events table."""
+async def count_audit_events(dsn: str, run_id: str, *, user_ids: Iterable[int] | None = None,
+                             timeout: float = 10.0) -> int:
+    """How many audit events of run `run_id` (for these users only, if given) reached the events table."""
     import asyncpg
 
+    sql = "SELECT count(*) FROM events WHERE payload->>'run' = $1"
+    args: list[Any] = [run_id]
+    if user_ids is not None:
+        sql += " AND user_id = ANY($2::bigint[])"
+        args.append(sorted(set(user_ids)))
     async with asyncio.timeout(timeout):
         conn = await asyncpg.connect(dsn)
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM events WHERE payload->>'run' = $1", run_id))
+            return int(await conn.fetchval(sql, *args))
         finally:
             await conn.close()
 
