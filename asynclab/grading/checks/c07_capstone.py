@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 
 from ...lab import Lab
-from ...lessons.n07_capstone import (
+from ...lessons.capstone import (
     AppProcess,
     AppStartError,
     LoadReport,
@@ -107,8 +107,9 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
         "them after the lifespan's `yield`. Notebooks 01, 04, 05, 03 and 06 each did one of these.",
         "Lifespan: `async with httpx.AsyncClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)) "
         "as http, asyncpg.create_pool(settings['dsn'], min_size=1, max_size=settings['db_pool_size']) as db:` "
-        "store them (and `asyncio.Semaphore(n)`, and a set `pending`) on `app.state`, `yield`, then "
-        "`if pending: await asyncio.wait(pending, timeout=5)`. Handler: `row = await db.fetchrow(...)`; "
+        "store them (and ONE `asyncio.Semaphore(n)` for the process, and a set `pending`) on `app.state`, `yield`, "
+        "then drain as notebook 06 did: `_, late = await asyncio.wait(pending, timeout=5)`, cancel the `late` ones "
+        "and gather them. Handler: `row = await db.fetchrow(...)`; "
         "`try: async with asyncio.timeout(deadline): async with slots: r = await http.get(partner_url(settings, "
         "user_id)); r.raise_for_status()` `except (TimeoutError, httpx.HTTPError): raise HTTPException(503)`; "
         "`t = asyncio.create_task(record_view(...)); pending.add(t); t.add_done_callback(pending.discard)`.",
@@ -186,7 +187,8 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
         raise fail("shutdown-hangs", f"after SIGTERM your app had not exited {STOP_GRACE:.0f} s later.",
                    measured=f"killed after {stop.seconds:.1f} s", expected="exit within a few seconds of SIGTERM",
                    hint="The lifespan's shutdown (after `yield`) must end: wait for pending audit tasks with a timeout "
-                        "(`asyncio.wait(pending, timeout=5)`), then close the client and the pool.")
+                        "(`asyncio.wait(pending, timeout=5)`), cancel the ones still pending, then let the client "
+                        "and the pool close.")
     answered = [path_user(r.path) for r in last.results if r.status == 200]
     rows = await count_audit_events(lab.pg.dsn, settings["run_id"], user_ids=answered)
     lost = len(answered) - rows
