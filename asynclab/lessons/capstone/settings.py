@@ -55,7 +55,7 @@ def default_settings(api_url: str, dsn: str, *, fixes: Iterable[str] = (), run_i
         "dsn": dsn,
         "deadline": 0.5,
         "pool_limit": 10,
-        "db_pool_size": 5,
+        "db_pool_size": 10,
         "audit_delay": 0.5,
         "drain_timeout": 5.0,
         "run_id": run_id or f"run-{secrets.token_hex(6)}",
