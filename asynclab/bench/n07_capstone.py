@@ -1,7 +1,7 @@
 """Notebook 07 · Capstone: the fixed service against the broken one, under the same load.
 
 The apps: `create_app` of the `07-fix-the-service` exercise cell (solution and starter) when
-solutions/07 has it; until then the reference app of `asynclab.lessons.n07_capstone` with every
+solutions/07 has it; until then the reference apps of `asynclab.lessons.capstone.apps` with every
 fix on and with none (the notebook's "broken" service), and a SKIP line says so. Either runs
 under uvicorn in a child process (`AppProcess`), and `run_load` (aiohttp, so the load generator
 is not what is measured) sends the same load to both: RATE requests/s for DURATION s from at
@@ -19,7 +19,6 @@ Rows
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,19 +33,14 @@ NOTEBOOK, EXERCISE = "07", "07-fix-the-service"
 CLIENTS, RATE, DURATION, TIMEOUT = 200, 100, 3.0, 2.0
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
-    from ..lessons.n07_capstone import (
-        ALL_FIXES,
-        APP_FACTORY,
+    from ..lessons.capstone import (
+        FIXES,
         AppProcess,
+        app_factory,
         default_settings,
         partner_kind,
+        percentile,
         run_load,
         user_path,
     )
@@ -58,9 +52,9 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
             apps[variant] = (f"{module.__name__}:create_app", str(Path(str(module.__file__)).parent), [])
         source, prefix = f"the {EXERCISE} exercise cell", EXERCISE
     except NotAvailable as exc:
-        yield Skip(f"{EXERCISE} rows", f"{exc}; measuring the reference app of asynclab.lessons.n07_capstone instead")
-        apps = {"fixed": (APP_FACTORY, None, list(ALL_FIXES)), "broken": (APP_FACTORY, None, [])}
-        source, prefix = "the reference app (asynclab.lessons.n07_capstone)", "07 reference service"
+        yield Skip(f"{EXERCISE} rows", f"{exc}; measuring the reference apps of asynclab.lessons.capstone instead")
+        apps = {"fixed": (app_factory(FIXES), None, list(FIXES)), "broken": (app_factory([]), None, [])}
+        source, prefix = "the reference apps (asynclab.lessons.capstone.apps)", "07 reference service"
 
     duration = 1.0 if quick else DURATION
     reports: dict[str, Any] = {}
@@ -81,7 +75,7 @@ async def rows(lab: Lab, quick: bool = False) -> AsyncIterator[Row | Skip]:
     kinds = [partner_kind(settings, int(p.rsplit("/", 1)[1])) for p in planned]
     ideal_ok = sum(k == "ok" for k in kinds) / duration
     ideal_latency = [settings["deadline"] if k == "hang" else settings["api_ms"] / 1000 for k in kinds]
-    ideal_p99 = _percentile(ideal_latency, 99)
+    ideal_p99 = percentile(ideal_latency, 99)
     load = f"{RATE} req/s for {duration:g} s, at most {CLIENTS} in flight"
 
     def note(variant: str) -> str:
