@@ -1,0 +1,228 @@
+"""The loop watch every check runs under: a stall the learner's own code caused fails the check.
+
+Why here, once, and not in each check: a course whose first lesson is "never block the loop"
+must not pass an answer that blocks it, whatever the exercise measures. The worker wraps every
+check in `LoopWatch`; no check has to remember it.
+
+How a stall is pinned on the learner, and not on the check's own machinery (starting the lab,
+imports, pools, subprocesses, inline reference work such as notebook 01's hashing): a sampling
+thread (`LoopSampler`) looks at every thread's stack every few ms. A stack that shows a line of
+the learner's exercise cell running inside one event-loop callback (asyncio's `Handle._run`) is
+the learner's code holding that loop; a suspended coroutine has no frame on the stack, so awaiting
+code is never seen. The same callback frame seen sample after sample is one uninterrupted hold:
+the loop ran nothing else meanwhile. A hold of STALL seconds or more is a learner stall. Any loop
+counts, also one a check runs in a thread of its own (notebook 05 does).
+
+Each sample counts for the time since the previous one, capped at MAX_SAMPLE_WEIGHT: when the
+whole process is descheduled (a busy machine), the sampler is too, and that time is nobody's.
+The first learner stall ends the check at once with `loop-blocked`, naming the line. When the
+loop does not come back to end it (a gather of a hundred blocking calls runs them all before the
+loop polls again), the sampler thread hands the verdict to `on_stuck` after ESCALATE seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Callable
+from types import FrameType, ModuleType
+
+from ..instruments.blocking import OTHER, classify
+from .registry import CheckFailed, fail
+
+STALL = 0.1  # seconds one callback of the learner's code may hold a loop (notebook 00: 0.1 s is felt)
+SAMPLE_EVERY = 0.004  # the sampler's period (s)
+MAX_SAMPLE_WEIGHT = 4 * SAMPLE_EVERY  # a sample stands for at most this much time
+POLL = 0.05  # how often the watch looks for a learner stall while the check runs
+ESCALATE = 2.0  # seconds after a learner stall in which the loop must come back to end the check
+CALL_RE = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+_HANDLE_RUN = asyncio.events.Handle._run.__code__
+
+
+class Source:
+    """The submission file: its lines, and the line (1-based) after which the exercise cell starts."""
+
+    def __init__(self, path: str, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        try:
+            self.lines = Path(path).read_text(encoding="utf-8").split("\n")
+        except OSError:
+            self.lines = []
+
+    @classmethod
+    def of_module(cls, module: ModuleType, exercise_id: str) -> Source:
+        """For a check that only has the module: the exercise cell starts at its `# Exercise:` line."""
+        path = str(getattr(module, "__file__", "") or "")
+        source = cls(path, 0)
+        marker = f"# Exercise: {exercise_id}"
+        source.offset = next((i for i, text in enumerate(source.lines) if text.strip() == marker), 0)
+        return source
+
+    def code(self, lineno: int, width: int = 48) -> str:
+        text = self.lines[lineno - 1].strip() if 0 < lineno <= len(self.lines) else ""
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    def where(self, lineno: int) -> str:
+        """'line 7' in the exercise cell (its `# Exercise:` line is line 1), or 'a setup cell'."""
+        return f"line {lineno - self.offset}" if lineno > self.offset else "a setup cell"
+
+
+@dataclass
+class LearnerStall:
+    """One uninterrupted hold of a loop by the learner's code."""
+
+    seconds: float  # sampled time the learner's code held the loop in one callback
+    line: int  # the learner's line seen most often during it
+
+
+@dataclass
+class _Hold:
+    callback: FrameType  # the Handle._run frame: the same object for as long as that callback runs
+    seconds: float = 0.0
+    lines: Counter[int] | None = None
+
+
+class LoopSampler:
+    """A thread that notes which line of `path` (after `first_line`) runs inside an event-loop callback.
+
+    Summed over samples, a line that holds a loop stands out (`seconds`, `heavy()`); healthy async
+    code is caught in a sample rarely, if at all. This sees what no patch knows about: CPU work,
+    C extensions, creating a client. `stalls` are the holds of STALL seconds or more.
+    """
+
+    def __init__(self, path: str, first_line: int = 0, on_tick: Callable[[], None] | None = None) -> None:
+        self.path = path
+        self.first_line = first_line
+        self.on_tick = on_tick  # called from the sampler thread after every sample
+        self.seconds: Counter[int] = Counter()
+        self.stalls: list[LearnerStall] = []
+        self._holds: dict[int, _Hold] = {}  # thread id -> the hold going on in it
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="asynclab-loop-sampler", daemon=True)
+
+    def _inside_callback(self, frame: FrameType | None) -> tuple[int, FrameType] | None:
+        """(learner line, loop callback frame) when the learner's code runs on a loop in this stack."""
+        line = None
+        while frame is not None:
+            code = frame.f_code
+            if line is None and code.co_filename == self.path and frame.f_lineno > self.first_line:
+                line = frame.f_lineno
+            elif code is _HANDLE_RUN:
+                return (line, frame) if line is not None else None
+            frame = frame.f_back
+        return None
+
+    def _close(self, thread_id: int) -> None:
+        hold = self._holds.pop(thread_id, None)
+        if hold is not None and hold.seconds >= STALL and hold.lines:
+            self.stalls.append(LearnerStall(hold.seconds, hold.lines.most_common(1)[0][0]))
+
+    def _run(self) -> None:
+        me = threading.get_ident()
+        last = time.monotonic()
+        while not self._stop.wait(SAMPLE_EVERY):
+            now = time.monotonic()
+            weight = min(now - last, MAX_SAMPLE_WEIGHT)
+            last = now
+            frames = sys._current_frames()
+            try:
+                for thread_id, frame in frames.items():
+                    found = self._inside_callback(frame) if thread_id != me else None
+                    hold = self._holds.get(thread_id)
+                    if found is None:
+                        if hold is not None:
+                            self._close(thread_id)
+                        continue
+                    line, callback = found
+                    self.seconds[line] += weight
+                    if hold is None or hold.callback is not callback:
+                        self._close(thread_id)
+                        hold = self._holds[thread_id] = _Hold(callback, lines=Counter())
+                    hold.seconds += weight
+                    assert hold.lines is not None
+                    hold.lines[line] += 1
+                for thread_id in [t for t in self._holds if t not in frames]:
+                    self._close(thread_id)
+            finally:
+                frames = frame = None  # type: ignore[assignment]
+            if self.on_tick is not None:
+                self.on_tick()
+
+    def __enter__(self) -> LoopSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for thread_id in list(self._holds):
+            self._close(thread_id)
+
+    def heavy(self, at_least: float = 0.02) -> list[tuple[int, float]]:
+        """(line, seconds) of every line seen holding a loop for `at_least` seconds in total."""
+        return [(line, s) for line, s in self.seconds.most_common() if s >= at_least]
+
+
+class LoopWatch:
+    """`async with LoopWatch(path, offset) as watch: ...`; then `watch.stalls` are the learner's stalls."""
+
+    def __init__(self, path: str, offset: int, on_stuck: Callable[[CheckFailed], None] | None = None) -> None:
+        self.source = Source(path, offset)
+        self.sampler = LoopSampler(path, first_line=offset, on_tick=self._escalate if on_stuck else None)
+        self.on_stuck = on_stuck
+        self.handled = False  # the loop came back and ended the check itself
+        self._first_seen = 0.0
+
+    def _escalate(self) -> None:
+        """In the sampler thread: a learner stall the loop has not acted on within ESCALATE seconds."""
+        if self.handled or not self.sampler.stalls or self.on_stuck is None:
+            return
+        now = time.monotonic()
+        if not self._first_seen:
+            self._first_seen = now
+        elif now - self._first_seen >= ESCALATE:
+            self.handled = True
+            self.on_stuck(self.verdict())
+
+    async def __aenter__(self) -> LoopWatch:
+        self.sampler.__enter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.sampler.__exit__()
+
+    @property
+    def stalls(self) -> list[LearnerStall]:
+        return list(self.sampler.stalls)
+
+    def verdict(self) -> CheckFailed:
+        """The `loop-blocked` failure for the stalls seen so far (call only when there are some)."""
+        stalls = self.stalls
+        worst = max(stalls, key=lambda s: s.seconds)
+        code = self.source.code(worst.line)
+        where = self.source.where(worst.line)
+        call = CALL_RE.search(code)
+        _, _, advice = classify(call.group(1)) if call else OTHER
+        if advice == OTHER[2]:
+            advice = "await its async twin, or move it off the loop with await asyncio.to_thread(...)"
+        return fail("loop-blocked", f"your code blocked the event loop: `{code}` ({where}) held it.",
+                    measured=f"{len(stalls)} time(s) your code held the loop for {STALL:g} s or more without "
+                             f"awaiting, the longest {worst.seconds:.2f} s",
+                    expected=f"no hold of {STALL:g} s or more: the code awaits instead of waiting",
+                    hint=f"That line never awaits, so nothing else on the loop runs meanwhile: {advice}.")
+
+    async def tripped(self, check: asyncio.Task[object]) -> bool:
+        """Return True as soon as a learner stall is seen (False if `check` ends first)."""
+        while not check.done():
+            await asyncio.sleep(POLL)
+            if self.sampler.stalls:
+                self.handled = True
+                return True
+        return False
