@@ -15,6 +15,10 @@ counts, also one a check runs in a thread of its own (notebook 05 does).
 
 Each sample counts for the time since the previous one, capped at MAX_SAMPLE_WEIGHT: when the
 whole process is descheduled (a busy machine), the sampler is too, and that time is nobody's.
+On Linux a hold also leaves out the time its thread sat in the CPU run queue (the kernel's
+/proc/self/task/<tid>/schedstat): on an overloaded machine, creating an httpx.AsyncClient (about
+20 ms of CPU) took 0.13 s of wall time while the thread waited for a core, and that wait is the
+machine's, not the learner's. A `time.sleep` waits off the run queue, so it counts in full.
 The first learner stall ends the check at once with `loop-blocked`, naming the line. When the
 loop does not come back to end it (a gather of a hundred blocking calls runs them all before the
 loop polls again), the sampler thread hands the verdict to `on_stuck` after ESCALATE seconds.
@@ -37,7 +41,7 @@ from ..instruments.blocking import OTHER, classify
 from .registry import CheckFailed, fail
 
 STALL = 0.1  # seconds one callback of the learner's code may hold a loop (notebook 00: 0.1 s is felt)
-SAMPLE_EVERY = 0.004  # the sampler's period (s)
+SAMPLE_EVERY = 0.01  # the sampler's period (s); each sample takes the GIL from the code it watches
 MAX_SAMPLE_WEIGHT = 4 * SAMPLE_EVERY  # a sample stands for at most this much time
 POLL = 0.05  # how often the watch looks for a learner stall while the check runs
 ESCALATE = 2.0  # seconds after a learner stall in which the loop must come back to end the check
@@ -87,6 +91,18 @@ class _Hold:
     callback: FrameType  # the Handle._run frame: the same object for as long as that callback runs
     seconds: float = 0.0
     lines: Counter[int] | None = None
+    queued: float | None = None  # the thread's run-queue wait (s) at the previous sample, when known
+
+
+def _run_queue_wait(native_id: int | None) -> float | None:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat), or None."""
+    if native_id is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class LoopSampler:
@@ -104,6 +120,7 @@ class LoopSampler:
         self.seconds: Counter[int] = Counter()
         self.stalls: list[LearnerStall] = []
         self._holds: dict[int, _Hold] = {}  # thread id -> the hold going on in it
+        self._native: dict[int, int | None] = {}  # thread ident -> kernel thread id
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="asynclab-loop-sampler", daemon=True)
 
@@ -118,6 +135,12 @@ class LoopSampler:
                 return (line, frame) if line is not None else None
             frame = frame.f_back
         return None
+
+    def _native_id(self, ident: int) -> int | None:
+        if ident not in self._native:
+            self._native.update({t.ident: t.native_id for t in threading.enumerate() if t.ident is not None})
+            self._native.setdefault(ident, None)
+        return self._native[ident]
 
     def _close(self, thread_id: int) -> None:
         hold = self._holds.pop(thread_id, None)
@@ -145,7 +168,10 @@ class LoopSampler:
                     if hold is None or hold.callback is not callback:
                         self._close(thread_id)
                         hold = self._holds[thread_id] = _Hold(callback, lines=Counter())
-                    hold.seconds += weight
+                    queued = _run_queue_wait(self._native_id(thread_id))
+                    waited = queued - hold.queued if queued is not None and hold.queued is not None else 0.0
+                    hold.queued = queued
+                    hold.seconds += max(0.0, weight - waited)
                     assert hold.lines is not None
                     hold.lines[line] += 1
                 for thread_id in [t for t in self._holds if t not in frames]:

@@ -25,7 +25,8 @@ STALL_SHARE = 0.35
 # Failures a busy machine can cause on a right answer: a descheduled process, a garbage
 # collection, a neighbour's burst of load. These, and only these, are measured a second time.
 # Everything else (a wrong result, a lost job, a missing deadline on /hang) is deterministic.
-NOISY_REASONS = frozenset({"too-slow", "loop-blocked", "deadline-missed", "gave-up-early", "workers-serial"})
+NOISY_REASONS = frozenset({"too-slow", "loop-blocked", "deadline-missed", "gave-up-early", "workers-serial",
+                           "p99-too-high"})
 
 
 async def remeasure(measure: Callable[[], Awaitable[T]], judge: Callable[[T], R], *, attempts: int = 2,
