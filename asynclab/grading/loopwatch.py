@@ -19,7 +19,8 @@ On Linux a hold also leaves out the time its thread sat in the CPU run queue (th
 /proc/self/task/<tid>/schedstat): on an overloaded machine, creating an httpx.AsyncClient (about
 20 ms of CPU) took 0.13 s of wall time while the thread waited for a core, and that wait is the
 machine's, not the learner's. A `time.sleep` waits off the run queue, so it counts in full.
-The first learner stall ends the check at once with `loop-blocked`, naming the line. When the
+Stalls adding up to BLOCKED seconds fail the check with `loop-blocked`, naming the line; adding
+up to TRIP seconds, they end it at once. When the
 loop does not come back to end it (a gather of a hundred blocking calls runs them all before the
 loop polls again), the sampler thread hands the verdict to `on_stuck` after ESCALATE seconds.
 """
@@ -41,6 +42,14 @@ from ..instruments.blocking import OTHER, classify
 from .registry import CheckFailed, fail
 
 STALL = 0.1  # seconds one callback of the learner's code may hold a loop (notebook 00: 0.1 s is felt)
+# ... and the verdict: holds of STALL or more that add up to BLOCKED seconds. One borderline hold
+# is not enough: on an overloaded machine, creating an httpx.AsyncClient (about 20 ms of CPU, plus
+# waits for the GIL that no counter tells from a sleep) was once seen holding the loop 0.11 s.
+BLOCKED = 0.15
+# Holds adding up to TRIP seconds end the check at once (no need to wait for a verdict we know).
+# Below that, the check runs to its end, and a deterministic failure of its own (a wrong result)
+# is the verdict: every starter keeps failing for the reason its lesson is about.
+TRIP = 0.5
 SAMPLE_EVERY = 0.01  # the sampler's period (s); each sample takes the GIL from the code it watches
 MAX_SAMPLE_WEIGHT = 4 * SAMPLE_EVERY  # a sample stands for at most this much time
 POLL = 0.05  # how often the watch looks for a learner stall while the check runs
@@ -208,7 +217,7 @@ class LoopWatch:
 
     def _escalate(self) -> None:
         """In the sampler thread: a learner stall the loop has not acted on within ESCALATE seconds."""
-        if self.handled or not self.sampler.stalls or self.on_stuck is None:
+        if self.handled or self.held < TRIP or self.on_stuck is None:
             return
         now = time.monotonic()
         if not self._first_seen:
@@ -228,6 +237,16 @@ class LoopWatch:
     def stalls(self) -> list[LearnerStall]:
         return list(self.sampler.stalls)
 
+    @property
+    def blocked(self) -> bool:
+        """The learner's stalls add up to BLOCKED seconds or more: the verdict is loop-blocked."""
+        return self.held >= BLOCKED
+
+    @property
+    def held(self) -> float:
+        """Seconds the learner's stalls held the loop, in all."""
+        return sum(s.seconds for s in self.sampler.stalls)
+
     def verdict(self) -> CheckFailed:
         """The `loop-blocked` failure for the stalls seen so far (call only when there are some)."""
         stalls = self.stalls
@@ -240,15 +259,15 @@ class LoopWatch:
             advice = "await its async twin, or move it off the loop with await asyncio.to_thread(...)"
         return fail("loop-blocked", f"your code blocked the event loop: `{code}` ({where}) held it.",
                     measured=f"{len(stalls)} time(s) your code held the loop for {STALL:g} s or more without "
-                             f"awaiting, the longest {worst.seconds:.2f} s",
-                    expected=f"no hold of {STALL:g} s or more: the code awaits instead of waiting",
+                             f"awaiting, {self.held:.2f} s in all, the longest {worst.seconds:.2f} s",
+                    expected=f"no hold of the loop of {STALL:g} s or more: the code awaits instead of waiting",
                     hint=f"That line never awaits, so nothing else on the loop runs meanwhile: {advice}.")
 
     async def tripped(self, check: asyncio.Task[object]) -> bool:
-        """Return True as soon as a learner stall is seen (False if `check` ends first)."""
+        """Return True as soon as the learner's stalls add up to TRIP (False if `check` ends first)."""
         while not check.done():
             await asyncio.sleep(POLL)
-            if self.sampler.stalls:
+            if self.held >= TRIP:
                 self.handled = True
                 return True
         return False

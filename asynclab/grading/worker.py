@@ -177,10 +177,10 @@ async def _attempt(ex: Exercise, module: ModuleType, lab: Any, source: tuple[str
     try:
         verdict = check.result()
     except CheckFailed as failure:
-        if watch.stalls and failure.reason in NOISY_REASONS and failure.reason != "loop-blocked":
+        if watch.blocked and failure.reason in NOISY_REASONS and failure.reason != "loop-blocked":
             return watch.verdict()
         return failure
-    if watch.stalls:
+    if watch.blocked:
         return watch.verdict()
     return verdict if verdict is not None else Verdict("", "passed", "")
 
