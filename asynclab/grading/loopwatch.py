@@ -19,10 +19,14 @@ On Linux a hold also leaves out the time its thread sat in the CPU run queue (th
 /proc/self/task/<tid>/schedstat): on an overloaded machine, creating an httpx.AsyncClient (about
 20 ms of CPU) took 0.13 s of wall time while the thread waited for a core, and that wait is the
 machine's, not the learner's. A `time.sleep` waits off the run queue, so it counts in full.
-Stalls adding up to BLOCKED seconds fail the check with `loop-blocked`, naming the line; adding
-up to TRIP seconds, they end it at once. When the
-loop does not come back to end it (a gather of a hundred blocking calls runs them all before the
-loop polls again), the sampler thread hands the verdict to `on_stuck` after ESCALATE seconds.
+
+Whose work is it? When the learner's line is the innermost Python frame, all of it: their own
+code, or a C call they made (time.sleep, hashlib). When a library runs *under* the learner's line,
+only a synchronous-I/O library counts (a sync httpx/requests/urllib3 client, psycopg's sync API,
+sockets, subprocess: SYNC_IO below). `await client.get(url)` with httpcore's async pool sorting
+30,000 queued requests, or waiting for the GIL, was seen holding a correct answer's loop for
+0.2 s under load: that is not the lesson's "blocking call". Notebook 01's check still names CPU
+work in a library itself.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ POLL = 0.05  # how often the watch looks for a learner stall while the check run
 ESCALATE = 2.0  # seconds after a learner stall in which the loop must come back to end the check
 CALL_RE = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 _HANDLE_RUN = asyncio.events.Handle._run.__code__
+# Path fragments of synchronous-I/O code: a stall with one of these innermost, under the
+# learner's line, is the learner's blocking call.
+SYNC_IO = ("/socket.py", "/subprocess.py", "/selectors.py", "/http/client.py", "/urllib/",
+           "/urllib3/", "/requests/", "/httpcore/_sync/", "/httpcore/_backends/sync.py",
+           "/psycopg/connection.py", "/psycopg/cursor.py", "/psycopg/waiting.py", "/psycopg2/", "/sqlite3/")
 
 
 class Source:
@@ -100,17 +109,18 @@ class _Hold:
     callback: FrameType  # the Handle._run frame: the same object for as long as that callback runs
     seconds: float = 0.0
     lines: Counter[int] | None = None
-    queued: float | None = None  # the thread's run-queue wait (s) at the previous sample, when known
+    sched: tuple[float, float] | None = None  # the thread's (CPU, run-queue wait) seconds at the last sample
 
 
-def _run_queue_wait(native_id: int | None) -> float | None:
-    """Seconds this thread has spent runnable but waiting for a CPU (Linux schedstat), or None."""
+def _schedstat(native_id: int | None) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a thread (Linux), or None."""
     if native_id is None:
         return None
     try:
         with open(f"/proc/self/task/{native_id}/schedstat", encoding="ascii") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
+            on_cpu, queued = f.read().split()[:2]
+        return int(on_cpu) / 1e9, int(queued) / 1e9
+    except (OSError, ValueError):
         return None
 
 
@@ -133,15 +143,22 @@ class LoopSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="asynclab-loop-sampler", daemon=True)
 
-    def _inside_callback(self, frame: FrameType | None) -> tuple[int, FrameType] | None:
-        """(learner line, loop callback frame) when the learner's code runs on a loop in this stack."""
+    def _inside_callback(self, frame: FrameType | None) -> tuple[int, FrameType, bool] | None:
+        """(learner line, loop callback frame, it counts) when the learner's code runs on a loop in
+        this stack; it counts when the learner's frame, or synchronous I/O, is the innermost."""
         line = None
+        innermost = True
+        own = False
         while frame is not None:
             code = frame.f_code
             if line is None and code.co_filename == self.path and frame.f_lineno > self.first_line:
                 line = frame.f_lineno
+                own = own or innermost
+            elif innermost and any(part in code.co_filename for part in SYNC_IO):
+                own = True  # a synchronous I/O call, made somewhere under the learner's line
             elif code is _HANDLE_RUN:
-                return (line, frame) if line is not None else None
+                return (line, frame, own) if line is not None else None
+            innermost = False
             frame = frame.f_back
         return None
 
@@ -172,15 +189,16 @@ class LoopSampler:
                         if hold is not None:
                             self._close(thread_id)
                         continue
-                    line, callback = found
+                    line, callback, own = found
                     self.seconds[line] += weight
                     if hold is None or hold.callback is not callback:
                         self._close(thread_id)
                         hold = self._holds[thread_id] = _Hold(callback, lines=Counter())
-                    queued = _run_queue_wait(self._native_id(thread_id))
-                    waited = queued - hold.queued if queued is not None and hold.queued is not None else 0.0
-                    hold.queued = queued
-                    hold.seconds += max(0.0, weight - waited)
+                    sched = _schedstat(self._native_id(thread_id))
+                    queued = sched[1] - hold.sched[1] if sched is not None and hold.sched is not None else 0.0
+                    hold.sched = sched
+                    if own:  # all but the time the thread waited for a CPU
+                        hold.seconds += max(0.0, weight - queued)
                     assert hold.lines is not None
                     hold.lines[line] += 1
                 for thread_id in [t for t in self._holds if t not in frames]:
