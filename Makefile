@@ -13,12 +13,13 @@ JOBS ?= 2
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
 
-.PHONY: help lab check test test-browser notebooks record bench clean progress book
+.PHONY: help lab check test test-1core test-browser notebooks record bench clean progress book
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT), token auth)"
 	@echo "make check      two minutes: lint, types, dead code, fast unit tests, house rules, starters fail"
 	@echo "make test       make check, then slow unit tests, nbval on solutions/, known answers"
+	@echo "make test-1core nbval on solutions/ and every grader (solutions, starters, known answers) on ONE core"
 	@echo "make test-browser  notebooks 00 and 01 in headless Chromium against make lab, and the website (apt-get install chromium)"
 	@echo "make notebooks  regenerate notebooks/ from solutions/"
 	@echo "make record NB=solutions/NN_x.ipynb  re-run a solution notebook, save its outputs, regenerate"
@@ -75,6 +76,19 @@ test: $(DEV_STAMP) | $(XDG_RUNTIME_DIR)
 		"slow unit tests"     -- $(PYTEST) -n $(JOBS) -m slow tests \
 		"solution notebooks"  -- $(PYTEST) -n $(JOBS) --dist loadfile --nbval solutions --nbval-cell-timeout 120 --nbval-sanitize-with nbval-sanitize.cfg \
 		"known answers"       -- $(PYTEST) -n $(JOBS) exercises_tests/test_submissions.py \
+		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
+
+# A learner's share of a machine: Binder gives one core, a busy class node less. The solution
+# notebooks and every grader run pinned to one CPU, one test at a time (JOBS_1CORE), and must
+# still give the right verdicts. Without taskset (not Linux) it says so and runs unpinned.
+JOBS_1CORE ?= 1
+TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo "taskset -c 0")
+test-1core: $(STAMP) | $(XDG_RUNTIME_DIR)
+	@$(if $(TASKSET),echo "Pinned to CPU 0 ($(TASKSET)).",echo "taskset not found: running UNPINNED, on every core.")
+	@$(TASKSET) $(PY) -m asynclab.tools.testrun \
+		"solution notebooks (1 core)"  -- $(PYTEST) -n $(JOBS_1CORE) --dist loadfile --nbval solutions --nbval-cell-timeout 120 --nbval-sanitize-with nbval-sanitize.cfg \
+		"graders on solutions and known answers (1 core)" -- $(PYTEST) -n $(JOBS_1CORE) exercises_tests \
+		"graders on starters (1 core)" -- $(PYTEST) -n $(JOBS_1CORE) exercises_tests --notebooks notebooks --expect fail \
 		"no orphan processes"  -- $(PY) -m asynclab.tools.orphans
 
 BROWSER_STAMP := $(VENV)/.asynclab-browser

@@ -1,8 +1,14 @@
 """Test-session wiring shared by nbval and the graders.
 
-Autouse fixtures do not run for nbval cells, but pytest_configure does, and kernels inherit
-os.environ. So the lab services start once here, in the controller (never in an xdist
-worker), and their addresses reach every kernel and grader through ASYNCLAB_* variables.
+Autouse fixtures do not run for nbval cells, but pytest_configure does, and kernels and grader
+subprocesses inherit os.environ. So the services start here and their addresses reach every
+kernel and grader through ASYNCLAB_* variables:
+
+* PostgreSQL starts once, in the controller, and every xdist worker shares it;
+* the lab's API server starts once per process that runs tests: in each xdist worker (or in the
+  controller when there are no workers). A check's 30,000 requests on one worker then never
+  show up in the latency another worker's check measures. A notebook's kernel, and a grader a
+  kernel starts, use the API server of the worker that runs them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import pytest
 
 _started = []
+PER_WORKER = "ASYNCLAB_API_PER_WORKER"  # set by the controller: each worker starts its own API server
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,17 +34,36 @@ def _needs_lab(config: pytest.Config) -> bool:
     return any("exercises_tests" in str(arg) for arg in config.args)
 
 
+def _has_workers(config: pytest.Config) -> bool:
+    """True in an xdist controller that will start workers (-n N with N > 0, or -n auto)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return False
+    return bool(getattr(config.option, "numprocesses", None)) and getattr(config.option, "dist", "no") != "no"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not _needs_lab(config):
+    from asynclab import lab
+
+    worker = hasattr(config, "workerinput")
+    if worker:
+        if os.environ.get(PER_WORKER):
+            _started.append(lab.start_sync())
+        return
+    if not _needs_lab(config):
         return
     if getattr(config.option, "nbval", False):
         os.environ["ASYNCLAB_CHECKS_MUST_PASS"] = "1"
-    from asynclab.lab import start_sync
-
-    _started.append(start_sync())
+    if _has_workers(config):
+        lab.share_postgres_sync()
+        os.environ[PER_WORKER] = "1"
+        _started.append(True)
+    else:
+        _started.append(lab.start_sync())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        os.environ.pop(PER_WORKER, None)
     if _started:
         from asynclab.lab import stop_sync
 

@@ -91,6 +91,25 @@ def start_sync() -> Lab:
         return state.lab
 
 
+def share_postgres_sync() -> None:
+    """Start (or find) PostgreSQL only, and export its address: for a test controller whose
+    workers each start their own API server (conftest.py). One server's load then never shows up
+    in another worker's latency, while the database, which no check times tightly, is shared.
+    `stop_sync()` stops it."""
+    global _atexit_registered
+    state = _state
+    with state.lock:
+        if state.lab is not None or state.stoppers:
+            return
+        stoppers: list[Callable[[], None]] = []
+        pg = _resolve_pg(stoppers)
+        state.stoppers = stoppers
+        _export(state, PG_ENV, pg.dsn)
+        if not _atexit_registered:
+            atexit.register(_stop_at_exit)
+            _atexit_registered = True
+
+
 def stop_sync() -> None:
     """`stop()` without a loop. Stops everything it can, then raises the first error, if any."""
     state = _state
@@ -129,10 +148,15 @@ def _start(state: _State) -> Lab:
         raise
     state.stoppers = stoppers
     for name, value in ((API_ENV, lab.api.url), (PG_ENV, lab.pg.dsn)):
-        if os.environ.get(name) != value:
-            state.exported[name] = os.environ.get(name)
-            os.environ[name] = value
+        _export(state, name, value)
     return lab
+
+
+def _export(state: _State, name: str, value: str) -> None:
+    """Set an address for child processes, remembering the value before (stop_sync restores it)."""
+    if os.environ.get(name) != value:
+        state.exported.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
 
 
 def _resolve_api(stoppers: list[Callable[[], None]]) -> ApiHandle:

@@ -11,44 +11,25 @@ They run only when grading solutions/ (the default), not when a learner grades t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from asynclab.grading.registry import get_exercise
 from asynclab.grading.runner import run_check
-from asynclab.grading.submission import Submission, setup_of_notebook
+from asynclab.grading.submission import known_answer
 
 HERE = Path(__file__).parent / "submissions"
-EXPECT = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
 SOLUTIONS = Path(__file__).parent.parent / "solutions"
 
 
 def _cases() -> list:
-    cases = []
-    for path in sorted(HERE.glob("*/*.py")):
-        cases.append(pytest.param(path, id=f"{path.parent.name}/{path.stem}"))
-    return cases
-
-
+    return [pytest.param(path, id=f"{path.parent.name}/{path.stem}") for path in sorted(HERE.glob("*/*.py"))]
 
 
 @pytest.mark.parametrize("path", _cases())
 def test_known_answer(path: Path) -> None:
-    ex_id = path.parent.name
-    ex = get_exercise(ex_id)
-    source = path.read_text(encoding="utf-8")
-    header = source.split("\n", 1)[0]
-    match = EXPECT.match(header.strip())
-    assert match, f"{path}: first line must be '# expect: pass' or '# expect: <reason>'"
-    cell = source.split("\n", 1)[1] if "\n" in source else ""
-    cell = f"# Exercise: {ex_id}\n" + cell
-    notebooks = sorted(SOLUTIONS.glob(f"{ex.notebook}_*.ipynb"))
-    assert notebooks, f"no solution notebook for {ex_id}"
-    submission = Submission(ex_id, setup_of_notebook(notebooks[0]), cell, origin=str(path))
+    submission, want = known_answer(path, SOLUTIONS)
     verdict = run_check(submission)
-    want = match.group("what")
     if want == "pass":
         assert verdict.ok, f"{path.name} is a correct answer, but:\n{verdict.render()}"
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
+EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
 SETUP_PREFIX = "# Setup"
 
 
@@ -101,3 +102,21 @@ def from_history(exercise_id: str, history: list[str]) -> Submission | None:
         if first.startswith(SETUP_PREFIX):
             setups[first] = source  # later runs win, first-seen order is kept
     return Submission(exercise_id, "\n\n".join(setups.values()), cell, origin="kernel")
+
+
+def known_answer(path: str | Path, solutions: str | Path) -> tuple[Submission, str]:
+    """A known answer (exercises_tests/submissions/<id>/<name>.py) as a submission, and what it
+    must get: "pass" or a failure reason, from its first line `# expect: ...`. The setup cells
+    come from the exercise's notebook in `solutions`."""
+    path = Path(path)
+    ex_id = path.parent.name
+    source = path.read_text(encoding="utf-8")
+    header, _, rest = source.partition("\n")
+    match = EXPECT_RE.match(header.strip())
+    if match is None:
+        raise ValueError(f"{path}: first line must be '# expect: pass' or '# expect: <reason>'")
+    notebooks = sorted(Path(solutions).glob(f"{ex_id[:2]}_*.ipynb"))
+    if not notebooks:
+        raise ValueError(f"no solution notebook for {ex_id} in {solutions}")
+    cell = f"# Exercise: {ex_id}\n" + rest
+    return Submission(ex_id, setup_of_notebook(notebooks[0]), cell, origin=str(path)), match.group("what")

@@ -19,6 +19,8 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+from .loopwatch import LoopWatch
+from .measure import NOISY_REASONS, remeasure
 from .registry import CheckFailed, Exercise, Verdict, get_exercise
 
 SUBMISSION_MODULE = "submission"
@@ -134,17 +136,74 @@ def _missing(ex: Exercise, module: ModuleType) -> list[str]:
     return [name for name in ex.defines if not hasattr(module, name)]
 
 
-async def _run(ex: Exercise, module: ModuleType, deadline: float, heart: _Heartbeat) -> Verdict:
+def _failed(failure: CheckFailed) -> Verdict:
+    return Verdict("", "failed", failure.summary, reason=failure.reason, measured=failure.measured,
+                   expected=failure.expected, hint=failure.hint)
+
+
+STUCK_AFTER_CANCEL = 2.0  # seconds a check cancelled for blocking the loop gets to unwind
+
+
+async def _attempt(ex: Exercise, module: ModuleType, lab: Any, source: tuple[str, int],
+                   outcome: _Outcome) -> Verdict | CheckFailed:
+    """One run of the check under the loop watch (see loopwatch.py): its verdict, or its failure.
+
+    A learner stall ends the run at once with `loop-blocked`. A stall also explains a timing
+    failure (too slow, deadline missed), so it wins over those; a deterministic failure (a wrong
+    result) is kept, so every starter still fails for the reason its lesson is about.
+    """
+    def stuck(failure: CheckFailed) -> None:  # the loop never came back: answer from the sampler thread
+        if outcome.write(_failed(failure)):
+            os._exit(1)
+
+    async with LoopWatch(*source, on_stuck=stuck) as watch:
+        check = asyncio.create_task(ex.check(module, lab))
+        guard = asyncio.create_task(watch.tripped(check))
+        try:
+            await asyncio.wait({check, guard}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the deadline cancels us: the check goes too
+            check.cancel()
+            raise
+        finally:
+            guard.cancel()
+        if not check.done():  # the guard tripped
+            check.cancel()
+            done, _ = await asyncio.wait({check}, timeout=STUCK_AFTER_CANCEL)
+            failure = watch.verdict()
+            if not done:  # the learner's code swallows cancellation: answer now, leave the rest to the runner
+                outcome.write(_failed(failure))
+                os._exit(1)
+            return failure
+    try:
+        verdict = check.result()
+    except CheckFailed as failure:
+        if watch.blocked and failure.reason in NOISY_REASONS and failure.reason != "loop-blocked":
+            return watch.verdict()
+        return failure
+    if watch.blocked:
+        return watch.verdict()
+    return verdict if verdict is not None else Verdict("", "passed", "")
+
+
+def _judge(result: Verdict | CheckFailed) -> Verdict:
+    if isinstance(result, CheckFailed):
+        raise result
+    return result
+
+
+async def _run(ex: Exercise, module: ModuleType, deadline: float, heart: _Heartbeat, source: tuple[str, int],
+               outcome: _Outcome) -> Verdict:
     from ..lab import start
 
     beat = asyncio.create_task(heart.beat())
+    ends = time.monotonic() + deadline
     try:
         async with asyncio.timeout(deadline):
             lab = await start()
-            verdict = await ex.check(module, lab)
+            return await remeasure(lambda: _attempt(ex, module, lab, source, outcome), _judge,
+                                   time_left=lambda: ends - time.monotonic())
     finally:
         beat.cancel()
-    return verdict if verdict is not None else Verdict("", "passed", "")
 
 
 def main(argv: list[str]) -> int:
@@ -178,10 +237,9 @@ def main(argv: list[str]) -> int:
         return 1
 
     try:
-        verdict = asyncio.run(_run(ex, module, deadline, heart))
+        verdict = asyncio.run(_run(ex, module, deadline, heart, (path, offset), outcome))
     except CheckFailed as failure:
-        verdict = Verdict("", "failed", failure.summary, reason=failure.reason, measured=failure.measured,
-                          expected=failure.expected, hint=failure.hint)
+        verdict = _failed(failure)
     except TimeoutError:
         verdict = _timeout(deadline, _still_awaiting(deadline), _WAITS_FOREVER)
     except BaseException as exc:

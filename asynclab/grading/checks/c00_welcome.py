@@ -28,12 +28,12 @@ import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
+from ..loopwatch import Source
 from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines
 from ..registry import exercise, fail, passed
 
@@ -74,22 +74,12 @@ def _threads_enough(loop: asyncio.AbstractEventLoop, workers: int) -> Iterator[N
             pool.shutdown(wait=False)
 
 
-def _cell_lines(module: ModuleType) -> tuple[str, int]:
-    """The submission's path, and the 0-based line index of the `# Exercise:` line in it."""
-    path = str(getattr(module, "__file__", "") or "")
-    try:
-        lines = Path(path).read_text(encoding="utf-8").split("\n")
-    except OSError:
-        return path, 0
-    marker = f"# Exercise: {EXERCISE_ID}"
-    return path, next((i for i, text in enumerate(lines) if text.strip() == marker), 0)
-
-
 async def _blocking_calls(module: ModuleType, pause: Any) -> list[str]:
     """Name what blocks the loop in one short call: ["time.sleep (line 6 of your cell)"]."""
     from ...instruments.blocking import find_blocking
 
-    path, offset = _cell_lines(module)
+    cell = Source.of_module(module, EXERCISE_ID)
+    path, offset = cell.path, cell.offset
     named: list[str] = []
     try:
         async with asyncio.timeout(20 * PROBE_PAUSE):

@@ -18,8 +18,8 @@
        go through the given client (the scope's request counter) and pool (the acquire counter),
        and the 50 calls must finish within 2 × t1 (+ a small constant for 50 fresh connections).
        When the stall or
-       time rule fails, the 50 calls run once more and the second run decides: one hiccup of a
-       busy machine (a descheduled process, a garbage collection) must not fail a right answer.
+       time rule fails, the worker measures the whole check once more and the second run decides
+       (measure.remeasure, the course's one re-measure policy).
     The loop's default thread pool is fixed at 5 threads (what asyncio gives a 1-core machine,
     Binder's size), so `await asyncio.to_thread(time.sleep, PAUSE)` fails the same way on every
     machine: 50 pauses queue for 5 threads. That is notebook 01's shared-pool lesson.
@@ -29,27 +29,24 @@
     releases the GIL) without stalling the loop (same rule), return them in order, and take at
     most 1.5× the inline time, which the check measures itself in the same run (before and after;
     the larger).
-    Like the other check, it measures a second time when the first attempt stalled or was slow.
+    Like every check, it is measured a second time when it stalled or was slow (measure.remeasure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any, NoReturn
 
 import httpx
 
 from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
+from ..loopwatch import LoopSampler, Source
 from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
 from ..registry import exercise, fail, passed
 
@@ -72,8 +69,6 @@ CPU_SLOWDOWN = 1.5
 
 EXPECTED_FREE = f"the loop blocked at most {STALL_SHARE:.0%} of the time (stalls of 50 ms or more)"
 
-SAMPLE_EVERY = 0.004  # the line sampler's period (s)
-BLAME_MIN = 0.02  # a line must hold the loop this long (s, summed) to be named
 
 
 def _stalled(monitor: Any) -> bool:
@@ -86,76 +81,10 @@ def _stalled(monitor: Any) -> bool:
 
 
 # --- naming the blocking lines ------------------------------------------------------------
-class _LineSampler:
-    """A thread that notes which line of the submission the loop thread is executing.
-
-    When the loop thread is inside the learner's code at a sample, that code is running *on the
-    loop* right now (a suspended coroutine has no frame on the stack). Summed over samples, a
-    line that holds the loop stands out; healthy async code is caught in a sample rarely, if at
-    all. This sees what no patch knows about: CPU work, C extensions, creating a client.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.thread_id = threading.get_ident()
-        self.seconds: Counter[int] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="asynclab-01-line-sampler", daemon=True)
-
-    def _line(self, frame: FrameType | None) -> int | None:
-        while frame is not None:
-            if frame.f_code.co_filename == self.path:
-                return frame.f_lineno
-            frame = frame.f_back
-        return None
-
-    def _run(self) -> None:
-        last = time.perf_counter()
-        while not self._stop.wait(SAMPLE_EVERY):
-            now = time.perf_counter()
-            frame = sys._current_frames().get(self.thread_id)
-            try:
-                line = self._line(frame)
-            finally:
-                frame = None
-            if line is not None:
-                self.seconds[line] += min(now - last, 4 * SAMPLE_EVERY)
-            last = now
-
-    def __enter__(self) -> _LineSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def heavy(self) -> list[tuple[int, float]]:
-        return [(line, s) for line, s in self.seconds.most_common() if s >= BLAME_MIN]
+# LoopSampler notes which line of the submission holds the loop; Source maps it to the cell.
 
 
-class _Source:
-    """The submission file: its lines, and where the exercise cell starts in it."""
-
-    def __init__(self, module: ModuleType, exercise_id: str) -> None:
-        self.path = str(getattr(module, "__file__", "") or "")
-        try:
-            self.lines = Path(self.path).read_text(encoding="utf-8").split("\n")
-        except OSError:
-            self.lines = []
-        marker = f"# Exercise: {exercise_id}"
-        self.offset = next((i for i, text in enumerate(self.lines) if text.strip() == marker), 0)
-
-    def code(self, lineno: int, width: int = 48) -> str:
-        text = self.lines[lineno - 1].strip() if 0 < lineno <= len(self.lines) else ""
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    def where(self, lineno: int) -> str:
-        """'line 7' in the exercise cell (its `# Exercise:` line is line 1), or 'a setup cell'."""
-        return f"line {lineno - self.offset}" if lineno > self.offset else "a setup cell"
-
-
-def _blame(source: _Source, report: Any, sampler: _LineSampler | None) -> list[str]:
+def _blame(source: Source, report: Any, sampler: LoopSampler | None) -> list[str]:
     """Readable names for what blocked: find_blocking's calls first, then lines the sampler saw."""
     named: list[str] = []
     lines_named: set[int] = set()
@@ -272,7 +201,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
     import asyncpg
 
     get_user = require_coroutine_function(module, "get_user")
-    source = _Source(module, "01-unblock-handler")
+    source = Source.of_module(module, "01-unblock-handler")
     profile_ms = int(getattr(module, "PROFILE_MS", PROFILE_MS))
     ids = list(range(FIRST_ID, FIRST_ID + CALLS))
     expected = await _expected_users(lab, [*SINGLE_IDS, *ids])
@@ -294,7 +223,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
     try:
         with unawaited_coroutines() as unawaited, _count_async_clients() as clients:
             # 1. Warm-up, with the finder on: it names the blocking calls for the verdict.
-            with _LineSampler(source.path) as warm_sampler:
+            with LoopSampler(source.path) as warm_sampler:
                 async with find_blocking() as report:
                     first = await get_user(SINGLE_IDS[0], client, pool)
             named = _blame(source, report, warm_sampler)
@@ -305,22 +234,18 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
             t1 = one.seconds
 
             # 3. A few at once: a handler that blocks all the way fails here, quickly.
-            with _LineSampler(source.path) as sampler:
+            with LoopSampler(source.path) as sampler:
                 async with LoopMonitor() as probe:
                     await asyncio.gather(*(get_user(i, client, pool) for i in ids[:PROBE_CALLS]))
             if probe.blocked_share > PROBE_BLOCKED:
                 _fail_blocked(source, named or _blame(source, None, sampler), probe, PROBE_CALLS, clients[0])
 
-            # 4. Fifty at once. A second run only when the first stalled or was slow: on a busy
-            # machine one hiccup can spoil a run; a blocking handler fails both.
+            # 4. Fifty at once. A stall or a slow run is measured again by the worker (remeasure).
             limit = SLOWDOWN * t1 + SLACK
-            for runs in (1, 2):
-                with _LineSampler(source.path) as sampler:
-                    async with LoopMonitor() as monitor:
-                        with Stopwatch() as many:
-                            results = await asyncio.gather(*(get_user(i, client, pool) for i in ids))
-                if not (_stalled(monitor) or many.seconds > limit):
-                    break
+            with LoopSampler(source.path) as sampler:
+                async with LoopMonitor() as monitor:
+                    with Stopwatch() as many:
+                        results = await asyncio.gather(*(get_user(i, client, pool) for i in ids))
         stats = await api.stats()
     finally:
         await client.aclose()
@@ -338,7 +263,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
                    hint="Return a dict: the row's id, name and email plus the profile's tier and score, "
                         "e.g. {**dict(row), **response.json()}.")
 
-    total_calls = len(SINGLE_IDS) + PROBE_CALLS + runs * CALLS
+    total_calls = len(SINGLE_IDS) + PROBE_CALLS + CALLS
     if stats["requests"] < total_calls:
         raise fail("client-not-used", "get_user did not send its requests through the client it was given.",
                    measured=f"{stats['requests']} of {total_calls} calls reached the API through `client`",
@@ -372,7 +297,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
                            f"loop blocked {monitor.blocked_share:.0%} of the time")
 
 
-def _fail_blocked(source: _Source, named: list[str], monitor: Any, calls: int, clients_made: int) -> NoReturn:
+def _fail_blocked(source: Source, named: list[str], monitor: Any, calls: int, clients_made: int) -> NoReturn:
     made_clients = clients_made >= calls // 2
     if made_clients:
         hint = ("Creating an httpx.AsyncClient costs about 20 ms of CPU on the loop (it builds an SSL context). "
@@ -415,24 +340,20 @@ async def check_offload_cpu(module: ModuleType, lab: Lab) -> object:
     from ...lessons.n01_event_loop import hash_passwords_inline
 
     hash_passwords = require_coroutine_function(module, "hash_passwords")
-    source = _Source(module, "01-offload-cpu")
+    source = Source.of_module(module, "01-offload-cpu")
 
     # Warm-up: starts any pool the answer keeps, and catches crashes on a small input.
     warm = await hash_passwords(PASSWORDS[:2])
-    for attempt in (1, 2):  # a second attempt only when the first stalled or was slow (a busy machine)
-        with Stopwatch() as inline_before:
-            expected = hash_passwords_inline(PASSWORDS)
-        with _LineSampler(source.path) as sampler:
-            async with LoopMonitor() as monitor:
-                with Stopwatch() as answer:
-                    got = await hash_passwords(list(PASSWORDS))
-        with Stopwatch() as inline_after:
-            hash_passwords_inline(PASSWORDS)
-        inline = max(inline_before.seconds, inline_after.seconds)
-        if not isinstance(got, list) or got != expected or warm != expected[:2]:
-            break  # wrong is wrong: no second attempt
-        if not _stalled(monitor) and answer.seconds <= CPU_SLOWDOWN * inline:
-            break
+    # One measurement: a stall or a slow run is measured again by the worker (remeasure).
+    with Stopwatch() as inline_before:
+        expected = hash_passwords_inline(PASSWORDS)
+    with LoopSampler(source.path) as sampler:
+        async with LoopMonitor() as monitor:
+            with Stopwatch() as answer:
+                got = await hash_passwords(list(PASSWORDS))
+    with Stopwatch() as inline_after:
+        hash_passwords_inline(PASSWORDS)
+    inline = max(inline_before.seconds, inline_after.seconds)
 
     if _stalled(monitor):
         named = _blame(source, None, sampler)
@@ -453,8 +374,7 @@ async def check_offload_cpu(module: ModuleType, lab: Lab) -> object:
                    hint="asyncio.gather returns results in the order of its arguments; as_completed does not.")
     if answer.seconds > CPU_SLOWDOWN * inline:
         raise fail("too-slow", "hash_passwords is much slower than hashing inline.",
-                   measured=ratio_text(answer.seconds, inline).replace("the ideal", "inline")
-                            + (" (in both of two attempts)" if attempt == 2 else ""),
+                   measured=ratio_text(answer.seconds, inline).replace("the ideal", "inline"),
                    expected=f"at most {CPU_SLOWDOWN:g}× the inline time",
                    hint="Starting a process pool for every call costs more than the work. Threads are enough for "
                         "hashlib; create any pool once, outside the function.")
