@@ -36,10 +36,10 @@ import re
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from types import FrameType, ModuleType
 
 from ..instruments.blocking import OTHER, classify
@@ -136,7 +136,7 @@ class LoopSampler:
         self.path = path
         self.first_line = first_line
         self.on_tick = on_tick  # called from the sampler thread after every sample
-        self.seconds: Counter[int] = Counter()
+        self.seconds: defaultdict[int, float] = defaultdict(float)
         self.stalls: list[LearnerStall] = []
         self._holds: dict[int, _Hold] = {}  # thread id -> the hold going on in it
         self._native: dict[int, int | None] = {}  # thread ident -> kernel thread id
@@ -220,7 +220,7 @@ class LoopSampler:
 
     def heavy(self, at_least: float = 0.02) -> list[tuple[int, float]]:
         """(line, seconds) of every line seen holding a loop for `at_least` seconds in total."""
-        return [(line, s) for line, s in self.seconds.most_common() if s >= at_least]
+        return [(line, s) for line, s in sorted(self.seconds.items(), key=lambda item: -item[1]) if s >= at_least]
 
 
 class LoopWatch:

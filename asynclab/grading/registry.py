@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..lab import Lab
 
-CheckFn = Callable[[ModuleType, "Lab"], Awaitable["Verdict"]]
+CheckFn = Callable[[ModuleType, "Lab"], Coroutine[Any, Any, "Verdict"]]
 
 
 @dataclass
