@@ -21,8 +21,12 @@ GRACE = 15.0  # interpreter start, imports and the lab's start-up, on top of the
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the check and everything it started (POSIX); on Windows, the worker itself."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
 
