@@ -36,8 +36,8 @@ Noise: p99 and loop lag are judged with wide margins. A run that fails only on t
 ("loop-blocked", "p99-too-high") is run once more, whole, by the worker (measure.remeasure, the
 course's one re-measure policy: a fresh app, and the second run decides). The deadline (45 s)
 leaves room for that: the worker re-runs when 1.5× the first run still fits in the time left, and
-a run took 6-9 s for a correct app and 13-15 s for a blocked one (its clients and the /metrics
-read wait out their timeouts) on 2 shared cores and on one pinned core.
+one run took about 6 s for a correct app and 12-15 s for a blocked one (its clients and the
+/metrics read wait out their timeouts) on 2 shared cores; a blocked answer gets both runs.
 """
 
 from __future__ import annotations
