@@ -17,9 +17,9 @@
        of the run, the results must match the DB row merged with the API profile, every call must
        go through the given client (the scope's request counter) and pool (the acquire counter),
        and the 50 calls must finish within 2 × t1 (+ a small constant for 50 fresh connections).
-       When the stall or
-       time rule fails, the worker measures the whole check once more and the second run decides
-       (measure.remeasure, the course's one re-measure policy).
+       When only the stall or time rule fails, the worker runs the whole check once more (if 1.5×
+       the first run still fits in the deadline) and the second run decides (measure.remeasure,
+       the course's one re-measure policy; the check itself measures once).
     The loop's default thread pool is fixed at 5 threads (what asyncio gives a 1-core machine,
     Binder's size), so `await asyncio.to_thread(time.sleep, PAUSE)` fails the same way on every
     machine: 50 pauses queue for 5 threads. That is notebook 01's shared-pool lesson.
@@ -29,7 +29,8 @@
     releases the GIL) without stalling the loop (same rule), return them in order, and take at
     most 1.5× the inline time, which the check measures itself in the same run (before and after;
     the larger).
-    Like every check, it is measured a second time when it stalled or was slow (measure.remeasure).
+    Like every check, it is run a second time, whole, by the worker when it failed only for
+    stalling or being slow (measure.remeasure).
 """
 
 from __future__ import annotations

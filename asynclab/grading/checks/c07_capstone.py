@@ -32,8 +32,12 @@ Three phases, and the first property that fails names the mistake:
 Before all that: the app must start ("app-did-not-start"), answer GET /users/7 with the right
 profile ("wrong-result") and keep its /metrics ("no-metrics").
 
-Noise: p99 and loop lag are judged with wide margins, and a steady phase that fails only on
-those is run a second time (a shared 2-core machine has bad seconds).
+Noise: p99 and loop lag are judged with wide margins. A run that fails only on those
+("loop-blocked", "p99-too-high") is run once more, whole, by the worker (measure.remeasure, the
+course's one re-measure policy: a fresh app, and the second run decides). The deadline (45 s)
+leaves room for that: the worker re-runs when 1.5× the first run still fits in the time left, and
+one run took about 6 s for a correct app and 12-15 s for a blocked one (its clients and the
+/metrics read wait out their timeouts) on 2 shared cores; a blocked answer gets both runs.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -59,7 +63,7 @@ from ...lessons.capstone import (
     unused_healthy_ids,
     user_path,
 )
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
 
 CLIENTS = 200
 # A burst the bounded app can serve well within its deadline (BURST / POOL_LIMIT rounds of the
@@ -119,7 +123,7 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
         "`t = asyncio.create_task(record_view(...)); pending.add(t); t.add_done_callback(pending.discard)`.",
     ],
 )
-async def check_service(module: ModuleType, lab: Lab) -> object:
+async def check_service(module: ModuleType, lab: Lab) -> Verdict:
     factory = module.create_app
     if not callable(factory):
         raise fail("not-a-factory", "create_app is not a function.",
@@ -145,7 +149,7 @@ async def check_service(module: ModuleType, lab: Lab) -> object:
         app.cleanup()
 
 
-async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) -> object:
+async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) -> Verdict:
     await _smoke(app, lab, settings)
 
     # 1. Burst ------------------------------------------------------------------------------
@@ -169,22 +173,17 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
 
     # 2. Steady traffic with a flaky partner ------------------------------------------------------
     steady = await _steady(app)
-    steadies = [steady]
     problem = _steady_problem(steady, settings)
-    if problem in {"loop-blocked", "p99-too-high"}:  # timing only: give a noisy machine a second chance
-        steady = await _steady(app)
-        steadies.append(steady)
-        problem = _steady_problem(steady, settings)
-    if problem is not None:
+    if problem is not None:  # a timing failure is measured again by the worker (remeasure), whole
         _fail_steady(problem, steady, settings, app)
     stats = await api.stats()
-    held = max((r.partner_connections_max or 0 for r in (burst, *steadies)), default=0)
+    held = max(burst.partner_connections_max or 0, steady.partner_connections_max or 0)
     _judge_connections(stats, await _clients_created(app), held, phase="the burst and steady traffic")
 
     # 3. Shutdown under traffic ----------------------------------------------------------------
     # The last burst asks for users nobody asked for before, so their audit rows can only come from
     # it (a request the load generator gave up on earlier may still be answered, and audited, later).
-    used = {7, *(path_user(r.path) for report in (burst, *steadies) for r in report.results)}
+    used = {7, *(path_user(r.path) for report in (burst, steady) for r in report.results)}
     last_ids = unused_healthy_ids(settings, used, LAST_BURST)
     last = await run_load(app.url, clients=LAST_BURST, requests=LAST_BURST, path_fn=lambda i: f"/users/{last_ids[i]}",
                           timeout=CLIENT_TIMEOUT, progress=False, metrics_path=None)
@@ -289,7 +288,7 @@ def _steady_problem(report: LoadReport, settings: dict[str, Any]) -> str | None:
     return None
 
 
-def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app: AppProcess) -> None:
+def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app: AppProcess) -> NoReturn:
     groups = _kinds(report, settings)
     load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s"
     if problem == "loop-blocked":
