@@ -118,8 +118,11 @@ def test_run_all_reveals_no_hint_and_a_deliberate_run_does() -> None:
     check finished, would count as asked for: course notebooks always put it after the check.)"""
     from jupyter_client.manager import start_new_kernel
 
-    exercise = (HERE / "00-warm-up.py").read_text(encoding="utf-8").replace(
-        "await asyncio.sleep(seconds)", "time.sleep(seconds)")  # the starter: it fails its check
+    from asynclab.authoring.generate import starter_source
+    from asynclab.grading.submission import from_notebook
+
+    # The learner's starter cell, as notebooks/ gets it: it fails its check.
+    exercise = starter_source(from_notebook(SOLUTIONS / "00_welcome.ipynb")["00-warm-up"].cell)
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         def run_all() -> list[str]:
