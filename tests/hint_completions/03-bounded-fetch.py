@@ -9,6 +9,7 @@ async def fetch_all(client: httpx.AsyncClient, urls: list[str], limit: int) -> l
     async def one(url):
         async with sem:
             response = await client.get(url)
+            response.raise_for_status()  # a 4xx or 5xx raises
             return response.text
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(one(u)) for u in urls]

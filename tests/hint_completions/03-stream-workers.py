@@ -11,7 +11,11 @@ async def process_stream(client: httpx.AsyncClient, urls: AsyncIterator[str], li
     async def worker():
         nonlocal done
         while (url := await queue.get()) is not None:
-            response = await client.get(url)
+            try:
+                response = await client.get(url)
+                response.raise_for_status()
+            except httpx.HTTPError:
+                continue  # log it (or keep a dead-letter list) and go on
             await sink(url, response.text)
             done += 1
     async with asyncio.TaskGroup() as tg:

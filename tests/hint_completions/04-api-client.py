@@ -17,4 +17,5 @@ class ApiClient:
 
     async def get_json(self, path: str) -> dict:
         r = await self._client.get(path)
+        r.raise_for_status()
         return r.json()

@@ -10,5 +10,5 @@ async def query_with_deadline(pool: asyncpg.Pool, sql: str, seconds: float) -> l
     try:
         async with asyncio.timeout(seconds):
             return await pool.fetch(sql)
-    except (TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, asyncpg.QueryCanceledError) as exc:   # only the deadline, not every SQL error
         raise ServiceUnavailable(f"query over {seconds} s") from exc

@@ -28,7 +28,8 @@ class BackgroundTasks:
             done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                await asyncio.wait(pending, timeout=timeout)
 
     def __len__(self) -> int:
         return len(self._tasks)

@@ -19,7 +19,10 @@ def create_app(settings: dict) -> FastAPI:
             app.state.pending = set()
             yield
             pending = app.state.pending
-            if pending: await asyncio.wait(pending, timeout=5)
+            if pending:
+                _, late = await asyncio.wait(pending, timeout=5)
+                for t in late: t.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
 
     app = FastAPI(lifespan=lifespan)
     add_metrics(app, settings)  # GET /metrics: the check reads your loop's lag there. Keep it.

@@ -113,8 +113,9 @@ async def _settle(seconds: float = 0.05) -> None:
         "`if task.cancelled(): return`; `exc = task.exception()`; `if exc: self.logger.error(\"%s failed\", "
         "task.get_name(), exc_info=exc)`. In `drain`: `done, pending = await asyncio.wait(set(self._tasks), "
         "timeout=timeout)` (only if there are tasks), then cancel each pending one and "
-        "`await asyncio.wait(pending, timeout=timeout)`: a grace for them to finish, not forever (a task may catch "
-        "its CancelledError and carry on).",
+        "`if pending: await asyncio.wait(pending, timeout=timeout)`: a grace for them to finish, not forever (a task "
+        "may catch its CancelledError and carry on). Both `if`s matter: `asyncio.wait` raises ValueError on an "
+        "empty set.",
     ],
 )
 async def check_task_registry(module: ModuleType, lab: Lab) -> object:

@@ -116,8 +116,9 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
         "Lifespan: `async with httpx.AsyncClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)) "
         "as http, asyncpg.create_pool(settings['dsn'], min_size=1, max_size=settings['db_pool_size']) as db:` "
         "store them (and ONE `asyncio.Semaphore(n)` for the process, and a set `pending`) on `app.state`, `yield`, "
-        "then drain as notebook 06 did: `_, late = await asyncio.wait(pending, timeout=5)`, cancel the `late` ones "
-        "and gather them. Handler: `row = await db.fetchrow(...)`; "
+        "then drain as notebook 06 did: `if pending:` (`asyncio.wait` raises ValueError on an empty set) "
+        "`_, late = await asyncio.wait(pending, timeout=5)`, cancel the `late` ones and gather them. "
+        "Handler: `row = await db.fetchrow(...)`; "
         "`try: async with asyncio.timeout(deadline): async with slots: r = await http.get(partner_url(settings, "
         "user_id)); r.raise_for_status()` `except (TimeoutError, httpx.HTTPError): raise HTTPException(503)`; "
         "`t = asyncio.create_task(record_view(...)); pending.add(t); t.add_done_callback(pending.discard)`.",
