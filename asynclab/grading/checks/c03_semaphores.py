@@ -257,7 +257,10 @@ async def _judge_error_call(fetch_all: Any, lab: Lab) -> None:
                 return
             measured = f"raised {type(exc).__name__}: {str(exc)[:100]}"
         else:
-            measured = f"returned {str(value)[:100]}"
+            if isinstance(value, list) and len(value) > ERROR_AT:
+                measured = f"returned a list whose [{ERROR_AT}] is the error's body: {str(value[ERROR_AT])[:80]!r}"
+            else:
+                measured = f"returned {str(value)[:100]}"
     raise fail("status-unchecked", f"one of {ERROR_N} URLs answered {ERROR_STATUS}, and fetch_all did not raise "
                "httpx.HTTPStatusError.", measured=f"urls[{ERROR_AT}] answered {ERROR_STATUS}; fetch_all {measured}",
                expected="httpx.HTTPStatusError (alone or in an ExceptionGroup) for any 4xx or 5xx answer",
@@ -641,8 +644,10 @@ async def _failures_round(process_stream: Any, lab: Lab, keep: set[asyncio.Task[
                 process_stream, client, {"n": ROUND3_N, "limit": ROUND3_LIMIT, "query": "ms=5", "failing": ROUND3_FAILING},
                 lab, deadline=ROUND3_DEADLINE)
         except Exception as exc:
+            first = exception_leaves(exc)[0]
+            inside = f" of {type(first).__name__}" if first is not exc else ""
             raise fail("error-ends-stream", f"a URL that answered {ERROR_STATUS} ended process_stream: the error came out "
-                       "of it.", measured=f"{what}: process_stream raised {type(exc).__name__}: {str(exc)[:100]}",
+                       "of it.", measured=f"{what}: process_stream raised {type(exc).__name__}{inside}: {str(first)[:100]}",
                        expected="a failed URL is logged and skipped, and the stream goes on",
                        hint="Catch httpx.HTTPError around the request in the worker, log it and take the next URL: an "
                             "exception out of a worker ends the whole TaskGroup.") from None
