@@ -13,7 +13,7 @@
     httpx.HTTPStatusError (alone or in an ExceptionGroup), not return the error's body.
 
 03-stream-workers
-    `process_stream(client, urls, limit, sink)` in two rounds.
+    `process_stream(client, urls, limit, sink)` in three rounds.
     1. Behaviour: 200 URLs on /delay?ms=40 through an ordinary httpx client. Concurrency must be
        used (close to the ideal time), limited (server peak ≤ limit), and every URL reaches the
        sink once with its body.
