@@ -107,7 +107,8 @@ def test_check_in_a_real_kernel_survives_a_hanging_answer() -> None:
     nb.cells = [
         nbformat.v4.new_code_cell("from asynclab import check, hint"),
         nbformat.v4.new_code_cell(HEADER + "async def pause(seconds):\n    while True:\n        pass\n"),
-        nbformat.v4.new_code_cell("import asynclab.grading.registry as r\nr.get_exercise('00-warm-up').deadline = 3\ncheck('00-warm-up')"),
+        nbformat.v4.new_code_cell("import asynclab.grading.registry as r\n"
+                                  "r.get_exercise('00-warm-up').deadline = 3\ncheck('00-warm-up')"),
         nbformat.v4.new_code_cell("hint('00-warm-up')\nprint('kernel alive')"),
     ]
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()

@@ -7,6 +7,7 @@ ran last is what they expect to be graded, saved or not.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
 EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
+# A known answer whose second line is this is built from the solution, not read from the file.
+DERIVED_BLOCKING = "# derived: the solution with time.sleep(0.2) at the top of each coroutine"
 SETUP_PREFIX = "# Setup"
 
 
@@ -118,5 +121,24 @@ def known_answer(path: str | Path, solutions: str | Path) -> tuple[Submission, s
     notebooks = sorted(Path(solutions).glob(f"{ex_id[:2]}_*.ipynb"))
     if not notebooks:
         raise ValueError(f"no solution notebook for {ex_id} in {solutions}")
-    cell = f"# Exercise: {ex_id}\n" + rest
+    if rest.strip() == DERIVED_BLOCKING:
+        cell = blocking_variant(from_notebook(notebooks[0])[ex_id].cell)
+    else:
+        cell = f"# Exercise: {ex_id}\n" + rest
     return Submission(ex_id, setup_of_notebook(notebooks[0]), cell, origin=str(path)), match.group("what")
+
+
+def blocking_variant(cell: str) -> str:
+    """The cell with `time.sleep(0.2)` as the first statement of every coroutine it defines.
+
+    Built from the solution each time, so this known wrong answer never drifts from it: every
+    check must fail it with `loop-blocked` (a course whose first lesson is "never block the
+    loop" must not pass code that blocks it).
+    """
+    header = cell.splitlines()[0]
+    tree = ast.parse(cell)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AsyncFunctionDef):
+            node.body.insert(0, ast.parse("time.sleep(0.2)  # blocks the loop").body[0])
+    tree.body.insert(0, ast.Import(names=[ast.alias("time")]))
+    return header + "\n" + ast.unparse(ast.fix_missing_locations(tree)) + "\n"

@@ -88,7 +88,8 @@ def _start_watchdog(outcome: _Outcome, heart: _Heartbeat, deadline: float) -> No
                 f"the event loop was blocked for the last {silent:.1f} s of {time.monotonic() - started:.0f} s: "
                 "your code never gave control back"
             )
-            hint = "A busy loop or a blocking call (time.sleep, sync I/O, heavy CPU) holds the loop. Await something, or offload it."
+            hint = ("A busy loop or a blocking call (time.sleep, sync I/O, heavy CPU) holds the loop. "
+                    "Await something, or offload it.")
         else:
             measured, hint = _still_awaiting(deadline), _WAITS_FOREVER
         if outcome.write(_timeout(deadline, measured, hint)):
@@ -223,7 +224,8 @@ def main(argv: list[str]) -> int:
     except SyntaxError as exc:
         line = (exc.lineno or 0) - offset
         outcome.write(Verdict("", "error", "your exercise cell does not compile.", reason="syntax-error",
-                              measured=f"SyntaxError: {exc.msg} (line {line})", hint="Fix the syntax, run the cell, then check again."))
+                              measured=f"SyntaxError: {exc.msg} (line {line})",
+                              hint="Fix the syntax, run the cell, then check again."))
         return 1
     except BaseException as exc:  # the learner's top-level code crashed
         outcome.write(Verdict("", "error", "your exercise cell raised an error when it ran.", reason="cell-error",
@@ -233,7 +235,8 @@ def main(argv: list[str]) -> int:
     missing = _missing(ex, module)
     if missing:
         outcome.write(Verdict("", "failed", f"your cell does not define {', '.join(missing)}.", reason="missing-definition",
-                              expected=f"the cell defines {', '.join(ex.defines)}", hint="Keep the names and signatures from the exercise text."))
+                              expected=f"the cell defines {', '.join(ex.defines)}",
+                              hint="Keep the names and signatures from the exercise text."))
         return 1
 
     try:

@@ -148,7 +148,8 @@ async def create_jobs_schema(dsn: str, prefix: str = "nb06") -> str:
     """A fresh schema `<prefix>_<unix time>_<hex>` holding an empty copy of the course's jobs table.
 
     The copy (`LIKE public.jobs INCLUDING ALL`) has the same columns, defaults, CHECK and
-    indexes, and ids from a sequence of its own (so they start at 1). Schemas of the same prefix older than an hour (left by a crashed run) are dropped.
+    indexes, and ids from a sequence of its own (so they start at 1). Schemas of the same prefix
+    older than an hour (left by a crashed run) are dropped.
     """
     import asyncpg
 

@@ -42,7 +42,7 @@ import time
 import urllib.request
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ def _summarise(path: Path, samples: list[Sample], ok: bool, error: str, seconds:
                end: float) -> Result:
     live = [s for s in samples if s.t <= end and s.procs] or [Sample(0, 0, 0, 0, 0, 0.0, {})]
     cores = []
-    for a, b in zip(live, live[1:]):
+    for a, b in zip(live, live[1:], strict=False):
         if b.t > a.t:
             cores.append(max(0.0, (b.cpu - a.cpu) / (b.t - a.t)))
     window: deque[Sample] = deque()
@@ -401,7 +401,7 @@ def _machine() -> dict[str, Any]:
         load = [round(x, 1) for x in os.getloadavg()]
     except OSError:
         load = []
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpus": psutil.cpu_count(),
+    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": psutil.cpu_count(),
             "memory_gb": round(vm.total / 1024**3, 1), "load_average_at_start": load, "python": platform.python_version(),
             "platform": platform.platform(terse=True)}
 
@@ -417,7 +417,7 @@ def _table(results: list[Result]) -> str:
                      f"{r.mean_pss_mb:.0f} MB", f"{r.end_pss_mb:.0f} MB", f"{r.peak_cores:.2f}", f"{r.peak_cores_1s:.2f}",
                      f"{r.mean_cores:.2f}", f"{r.cpu_seconds:.1f}", str(r.peak_procs)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
                      for row in rows)
 
 
@@ -481,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
         pg = measure_pg_lifecycle()
         print(f"PostgreSQL after its owner is SIGKILLed: {pg}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine, "command": " ".join(["python -m asynclab.tools.sizing", *(argv if argv is not None else sys.argv[1:])]),
+        command = " ".join(["python -m asynclab.tools.sizing", *(argv if argv is not None else sys.argv[1:])])
+        args.json.write_text(json.dumps({"machine": machine, "command": command,
                                          "interval": args.interval, "notebooks": [asdict(r) for r in results],
                                          "idle_server": server, "postgres_lifecycle": pg}, indent=2) + "\n")
         print(f"wrote {args.json}")

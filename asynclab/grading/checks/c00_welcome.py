@@ -35,7 +35,7 @@ from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
 from ..loopwatch import Source
 from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
 
 EXERCISE_ID = "00-warm-up"
 PAUSES = (0.1, 0.15, 0.2, 0.25, 0.3) * 2  # ten calls at once, each with its own length
@@ -104,7 +104,7 @@ async def _timed(pause: Any, seconds: float) -> tuple[Any, float]:
 
 
 @exercise(EXERCISE_ID, defines=["pause"], starter_reason="loop-blocked", deadline=20, hints=HINTS)
-async def check_warm_up(module: ModuleType, lab: Lab) -> object:
+async def check_warm_up(module: ModuleType, lab: Lab) -> Verdict:
     pause = require_coroutine_function(module, "pause")
     loop = asyncio.get_running_loop()
     started = time.perf_counter()

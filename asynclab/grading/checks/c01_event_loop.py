@@ -20,6 +20,10 @@
        When only the stall or time rule fails, the worker runs the whole check once more (if 1.5×
        the first run still fits in the deadline) and the second run decides (measure.remeasure,
        the course's one re-measure policy; the check itself measures once).
+    5. One call for user MISSING_ID, which the API answers with 404: it must raise
+       httpx.HTTPStatusError (raise_for_status), not merge the error's body into a user (or
+       crash on the missing row). Judged after every other rule, so the starter and the other
+       known answers keep their reasons.
     The loop's default thread pool is fixed at 5 threads (what asyncio gives a 1-core machine,
     Binder's size), so `await asyncio.to_thread(time.sleep, PAUSE)` fails the same way on every
     machine: 50 pauses queue for 5 threads. That is notebook 01's shared-pool lesson.
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, NoReturn
@@ -48,7 +52,8 @@ from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
 from ..loopwatch import LoopSampler, Source
 from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
+from .c02_taskgroup import exception_leaves
 
 # --- 01-unblock-handler -------------------------------------------------------------------
 CALLS = 50
@@ -62,6 +67,8 @@ PROBE_BLOCKED = 0.6  # the 5-call probe fails only a clear block; borderline cas
 DEFAULT_POOL_THREADS = 5  # what asyncio gives a 1-core machine: min(32, cpu_count + 4)
 FIRST_ID = 101  # the 50 calls ask for users 101..150; the single calls for 7 and 8
 SINGLE_IDS = (7, 8)
+MISSING_ID = 0  # the API answers 404 for ids below 1; the users table has no row 0 either
+MISSING_WITHIN = 10.0  # seconds the 404 call may take
 
 # --- 01-offload-cpu -----------------------------------------------------------------------
 PASSWORDS = [f"correct-horse-{i}" for i in range(16)]
@@ -101,7 +108,7 @@ def _blame(source: Source, report: Any, sampler: LoopSampler | None) -> list[str
             named.append(entry)
         lines_named.add(call.lineno)
     if sampler is not None:
-        for line, seconds in sampler.heavy():
+        for line, _seconds in sampler.heavy():
             if line not in lines_named:
                 named.append(f"`{source.code(line)}` ({source.where(line)})")
                 lines_named.add(line)
@@ -172,7 +179,7 @@ async def _expected_users(lab: Lab, ids: list[int]) -> dict[int, dict[str, Any]]
     async with httpx.AsyncClient(base_url=reference.url, timeout=10, trust_env=False) as client:
         profiles = await asyncio.gather(*(client.get(f"/users/{i}") for i in ids))
     expected = {row["id"]: dict(row) for row in rows}
-    for i, response in zip(ids, profiles):
+    for i, response in zip(ids, profiles, strict=True):
         expected.setdefault(i, {"id": i}).update(response.raise_for_status().json())
     return expected
 
@@ -197,7 +204,7 @@ def _shown(value: Any) -> str:
     deadline=45,
     hints=UNBLOCK_HINTS,
 )
-async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
+async def check_unblock_handler(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
     get_user = require_coroutine_function(module, "get_user")
@@ -247,6 +254,8 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
                     with Stopwatch() as many:
                         results = await asyncio.gather(*(get_user(i, client, pool) for i in ids))
         stats = await api.stats()
+        # 5. An id the API answers with 404 (after the counters: it is not one of the counted calls).
+        missing = await _outcome(lambda: get_user(MISSING_ID, client, pool))
     finally:
         await client.aclose()
         await pool.close()
@@ -254,7 +263,7 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
     if _stalled(monitor):
         _fail_blocked(source, named or _blame(source, None, sampler), monitor, CALLS, clients[0])
 
-    got = {SINGLE_IDS[0]: first, SINGLE_IDS[1]: second, **dict(zip(ids, results))}
+    got = {SINGLE_IDS[0]: first, SINGLE_IDS[1]: second, **dict(zip(ids, results, strict=True))}
     wrong = _wrong(got, expected)
     if wrong is not None:
         user_id, value, want = wrong
@@ -292,9 +301,34 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> object:
                    hint=("asyncio.to_thread shares one small default pool (5 threads on a 1-core machine): 50 pauses "
                          "queue for it. A pause needs no thread at all: await asyncio.sleep(PAUSE)." if queued else
                          "Are the calls waiting for each other somewhere: a lock, a pool of one, a thread pool?"))
-    return passed(f"{CALLS} concurrent calls took about as long as one, and the loop kept ticking.",
+    _judge_missing(missing)
+    return passed(f"{CALLS} concurrent calls took about as long as one, the loop kept ticking, and a 404 raised.",
                   measured=f"{many.seconds:.2f} s for {CALLS} calls, {many.seconds / t1:.1f}× one call; "
                            f"loop blocked {monitor.blocked_share:.0%} of the time")
+
+
+async def _outcome(call: Callable[[], Awaitable[Any]]) -> Any:
+    """What one call of the learner's code gave: its value, or the exception it raised."""
+    try:
+        async with asyncio.timeout(MISSING_WITHIN):
+            return await call()
+    except Exception as exc:
+        return exc
+
+
+def _judge_missing(outcome: Any) -> None:
+    """get_user(MISSING_ID) must raise the 404's HTTPStatusError (alone or in an ExceptionGroup)."""
+    if isinstance(outcome, BaseException):
+        if any(isinstance(e, httpx.HTTPStatusError) and e.response.status_code == 404 for e in exception_leaves(outcome)):
+            return
+        measured = f"get_user({MISSING_ID}) raised {type(outcome).__name__}: {str(outcome)[:100]}"
+    else:
+        measured = f"get_user({MISSING_ID}) returned {_shown(outcome)}"
+    raise fail("status-unchecked", "the API answered 404, and get_user did not raise httpx.HTTPStatusError.",
+               measured=measured + " (the API answers 404 for ids below 1)",
+               expected="httpx.HTTPStatusError for any 4xx or 5xx answer",
+               hint="Call `response.raise_for_status()` right after `await client.get(...)`: it raises for a 4xx "
+                    "or 5xx before anything reads the error's body as a profile (or looks up a row that is not there).")
 
 
 def _fail_blocked(source: Source, named: list[str], monitor: Any, calls: int, clients_made: int) -> NoReturn:
@@ -336,7 +370,7 @@ OFFLOAD_HINTS = [
     deadline=40,
     hints=OFFLOAD_HINTS,
 )
-async def check_offload_cpu(module: ModuleType, lab: Lab) -> object:
+async def check_offload_cpu(module: ModuleType, lab: Lab) -> Verdict:
     from ...lessons.n01_event_loop import hash_passwords_inline
 
     hash_passwords = require_coroutine_function(module, "hash_passwords")

@@ -25,7 +25,7 @@ import httpx
 from ...lab import Lab
 from ...services.api_client import ApiHandle
 from ..measure import Stopwatch, ratio_text, require_coroutine_function
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
 
 # Concurrency: 10 requests of 150 ± 100 ms; one after another they take ~6× the slowest one.
 N_FAST = 10
@@ -42,19 +42,19 @@ SETTLE = 1.0  # seconds the server gets to see the cancelled requests go
 POLL = 0.05
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
+def exception_leaves(exc: BaseException) -> list[BaseException]:
     """The exceptions inside (nested) exception groups, or the exception itself."""
     if isinstance(exc, BaseExceptionGroup):
         out: list[BaseException] = []
         for inner in exc.exceptions:
-            out.extend(_leaves(inner))
+            out.extend(exception_leaves(inner))
         return out
     return [exc]
 
 
 def _name(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
-        inner = ", ".join(sorted({type(e).__name__ for e in _leaves(exc)}))
+        inner = ", ".join(sorted({type(e).__name__ for e in exception_leaves(exc)}))
         return f"{type(exc).__name__}({inner})"
     return type(exc).__name__
 
@@ -76,7 +76,7 @@ def _body_id(body: object) -> tuple[str | None, int]:
 
 def _too_early(exc: BaseException, fn: str) -> None:
     """Fail with 'result-read-too-early' when `exc` is (or holds) an InvalidStateError."""
-    if any(isinstance(e, asyncio.InvalidStateError) for e in _leaves(exc)):
+    if any(isinstance(e, asyncio.InvalidStateError) for e in exception_leaves(exc)):
         raise fail(
             "result-read-too-early",
             f"{fn} read a task's result inside the `async with` block, before the task was done.",
@@ -127,7 +127,7 @@ def _check_speed(fn_name: str, seconds: float, slowest: float, n: int) -> None:
         "    return [t.result() for t in tasks]   # after the block, not inside it",
     ],
 )
-async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
+async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
     fetch_all = require_coroutine_function(module, "fetch_all")
     api = lab.api.scoped()
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
@@ -148,13 +148,14 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
                        expected=f"a list of {N_FAST} strings (response bodies)",
                        hint="Return the bodies, `[t.result() for t in tasks]`, in the order of `urls`.")
         parsed = [_body_id(r) for r in result]
-        ids = [i for i, _ in parsed]
-        if None in ids:
-            bad = next(r for r, (i, _) in zip(result, parsed) if i is None)
+        maybe_ids = [i for i, _ in parsed]
+        if None in maybe_ids:
+            bad = next(r for r, (i, _) in zip(result, parsed, strict=True) if i is None)
             raise fail("wrong-result", "fetch_all should return each response's body as a string.",
                        measured=f"one element is {type(bad).__name__}: {str(bad)[:60]!r}",
                        expected="the text of each response (what fetch_text returns)",
                        hint="Use `fetch_text(client, url)` from the setup cell: it returns the body.")
+        ids = [i for i in maybe_ids if i is not None]
         if ids != expected:
             if sorted(ids) == sorted(expected):
                 ms_of = dict(parsed)
@@ -176,7 +177,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
         urls = slow[:2] + [failing] + slow[2:]
         await api.reset()
         started = time.monotonic()
-        task = asyncio.create_task(fetch_all(client, urls))
+        task = asyncio.ensure_future(fetch_all(client, urls))
         done, _ = await asyncio.wait({task}, timeout=RAISE_WITHIN + ERROR_MS / 1000)
         took = time.monotonic() - started
         if not done:
@@ -203,18 +204,18 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> object:
             raise fail("wrong-error", "fetch_all raised CancelledError instead of the request's error.",
                        measured="CancelledError", expected="httpx.HTTPStatusError, alone or in an ExceptionGroup",
                        hint="Let the failing request's own error come out of fetch_all.")
-        exc = task.exception()
-        if exc is None:
+        error = task.exception()
+        if error is None:
             raise fail("error-swallowed", "fetch_all returned a result although one of the requests failed.",
                        measured=f"returned {type(task.result()).__name__}; the /error request answered 500",
                        expected="httpx.HTTPStatusError raised, alone or in an ExceptionGroup",
                        hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate. And check "
                                 "the status: `response.text` of a 500 is just a string (`fetch_text` calls "
                                 "`raise_for_status()`).")
-        _too_early(exc, "fetch_all")
-        if not any(isinstance(e, httpx.HTTPStatusError) for e in _leaves(exc)):
+        _too_early(error, "fetch_all")
+        if not any(isinstance(e, httpx.HTTPStatusError) for e in exception_leaves(error)):
             raise fail("wrong-error", "fetch_all raised, but not the failing request's error.",
-                       measured=f"raised {_name(exc)}: {str(exc)[:80]}",
+                       measured=f"raised {_name(error)}: {str(error)[:80]}",
                        expected="httpx.HTTPStatusError, alone or in an ExceptionGroup",
                        hint="Let the error from `fetch_text` propagate unchanged.")
         raised_at = took
@@ -270,7 +271,7 @@ CANCEL_AFTER_MIN = 0.3  # the check waits at least this long (and until the serv
         "    return {url: t.result() for url, t in tasks.items()}",
     ],
 )
-async def check_fetch_report(module: ModuleType, lab: Lab) -> object:
+async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
     fetch_report = require_coroutine_function(module, "fetch_report")
     api = lab.api.scoped()
     async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
@@ -332,7 +333,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> object:
         quick = f"{api.url}/delay?ms=20&id=quick"
         urls = [quick] + slow
         started = time.monotonic()
-        task = asyncio.create_task(fetch_report(client, urls))
+        task = asyncio.ensure_future(fetch_report(client, urls))
         while time.monotonic() - started < SETTLE:  # wait until the server sees the slow requests running
             await asyncio.sleep(POLL)
             stats = await api.stats()
@@ -356,8 +357,8 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> object:
                        expected="CancelledError raised at once",
                        hint="Something catches the CancelledError and carries on. Catch `Exception`, not `BaseException`.")
         if not task.cancelled():
-            exc = task.exception()
-            if exc is None:
+            error = task.exception()
+            if error is None:
                 value = task.result()
                 caught = [u for u, v in value.items() if isinstance(v, asyncio.CancelledError)] \
                     if isinstance(value, Mapping) else []
@@ -369,7 +370,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> object:
                            hint="CancelledError is a BaseException: `except BaseException` (or a bare `except:`) catches "
                                 "the caller's cancellation and turns it into a value. Catch `Exception` instead.")
             raise fail("cancellation-swallowed", "fetch_report turned its cancellation into another error.",
-                       measured=f"cancelled, it raised {_name(exc)}: {str(exc)[:60]}",
+                       measured=f"cancelled, it raised {_name(error)}: {str(error)[:60]}",
                        expected="CancelledError, unchanged", hint="Let CancelledError propagate as it is.")
         stats = await _in_flight_after(api, SETTLE)
         if stats["in_flight"] > 0:

@@ -9,9 +9,11 @@
     while a semaphore keeps every slot busy and needs 1.04× (1.62 s) before any overhead. The
     bound, 1.25× + 0.4 s = 2.34 s, sits between the two: measured, a semaphore took 1.07× to
     1.20× at load averages 4 to 7, and batching 1.8×.
+    Last, a short call of ERROR_N URLs, one of them answering 503: fetch_all must raise its
+    httpx.HTTPStatusError (alone or in an ExceptionGroup), not return the error's body.
 
 03-stream-workers
-    `process_stream(client, urls, limit, sink)` in two rounds.
+    `process_stream(client, urls, limit, sink)` in three rounds.
     1. Behaviour: 200 URLs on /delay?ms=40 through an ordinary httpx client. Concurrency must be
        used (close to the ideal time), limited (server peak ≤ limit), and every URL reaches the
        sink once with its body.
@@ -25,7 +27,10 @@
        test runs), which breaks the notebook's 60 s budget and nbval's 120 s cell limit. 30,000
        took 6 s idle and 20 s at load 7. Every failure the round exists for is caught long before
        30,000 URLs: a task per URL at limit + 6 tasks, buffering at READ_AHEAD_MAX URLs.
-    In both rounds the stream itself watches the learner: every time it hands out a URL it
+    3. Failures: ROUND3_N URLs, a few of which answer 503 (/error?rate=1). Each failed URL is
+       skipped (not sunk, not counted) and the stream goes on: the others are all sunk and
+       process_stream returns their count. A small round of its own, after the slow one.
+    In every round the stream itself watches the learner: every time it hands out a URL it
     counts the live tasks (`asyncio.all_tasks()`) and the URLs taken but not yet sunk. Past the
     bounds it ends the stream early, so a task-per-URL answer fails in milliseconds instead of
     opening a socket per URL.
@@ -46,7 +51,8 @@ import httpx
 
 from ...lab import Lab
 from ..measure import Stopwatch, require_coroutine_function
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
+from .c02_taskgroup import exception_leaves
 
 # --- 03-bounded-fetch ---------------------------------------------------------------------
 FETCH_N = 140
@@ -57,6 +63,12 @@ FETCH_SEED = 6
 FETCH_POOL = 20  # the given client's max_connections: above the limit, so over-limit shows
 FETCH_SLACK = 1.25
 FETCH_CONSTANT = 0.4  # seconds: client start-up and scheduling noise
+ERROR_N = 6  # the error call: URL ERROR_AT answers 503 at once, the others after ERROR_MS
+ERROR_AT = 2
+ERROR_MS = 20
+ERROR_WITHIN = 10.0
+ERROR_STATUS = 503
+ERROR_QUERY = f"error?rate=1&status={ERROR_STATUS}"  # rate=1: every request fails
 
 # --- 03-stream-workers ----------------------------------------------------------------------
 ROUND1_N = 200
@@ -69,6 +81,10 @@ EXTRA_TASKS = 5  # live tasks allowed beyond `limit`: a producer, a supervisor, 
 READ_AHEAD_MAX = 5_000  # URLs taken from the stream but not yet sunk (a bounded queue fits easily)
 RETURN_GRACE = 3.0  # seconds process_stream may take to return once everything was sunk
 ROUND2_DEADLINE = 60.0
+ROUND3_N = 24
+ROUND3_LIMIT = 4
+ROUND3_FAILING = frozenset({3, 10, 11, 20})  # these URLs answer 503
+ROUND3_DEADLINE = 10.0
 
 
 def _spy_client_constructions() -> tuple[list[int], Any]:
@@ -155,7 +171,7 @@ def bounded_fetch_plan(sleeps_ms: list[int], limit: int) -> dict[str, float]:
         "    return [t.result() for t in tasks]",
     ],
 )
-async def check_bounded_fetch(module: ModuleType, lab: Lab) -> object:
+async def check_bounded_fetch(module: ModuleType, lab: Lab) -> Verdict:
     fetch_all = require_coroutine_function(module, "fetch_all")
     mine, probe = lab.api.scoped(), lab.api.scoped()
     query = [f"delay?ms={FETCH_MS}&jitter={FETCH_JITTER}&seed={FETCH_SEED}&id=r{i}" for i in range(FETCH_N)]
@@ -202,13 +218,13 @@ async def check_bounded_fetch(module: ModuleType, lab: Lab) -> object:
                    expected=f"a list of {FETCH_N} strings, one per URL", hint="Return `response.text` for every URL.")
     if results != expected:
         if sorted(map(str, results)) == sorted(expected):
-            first = next(i for i, (a, b) in enumerate(zip(results, expected)) if a != b)
+            first = next(i for i, (a, b) in enumerate(zip(results, expected, strict=True)) if a != b)
             raise fail("wrong-order", "the bodies are all there, but not in the order of the URLs.",
                        measured=f"position {first} holds the body of another URL ({str(results[first])[:60]})",
                        expected="results[i] is the body of urls[i]",
                        hint="Completion order is not input order. Keep the tasks in a list in URL order and read "
                             "their results after the TaskGroup (or use gather, which keeps order).")
-        bad = next(i for i, (a, b) in enumerate(zip(results, expected)) if a != b)
+        bad = next(i for i, (a, b) in enumerate(zip(results, expected, strict=True)) if a != b)
         raise fail("wrong-result", "some results are not the response bodies.",
                    measured=f"results[{bad}] = {str(results[bad])[:80]!r}", expected=f"{expected[bad]!r}",
                    hint="Return `response.text` (a str) for each URL.")
@@ -221,8 +237,35 @@ async def check_bounded_fetch(module: ModuleType, lab: Lab) -> object:
                             f"(batches of {FETCH_LIMIT} would take about {plan['chunked']:.2f} s)",
                    hint="Batches wait for their slowest request while the other slots sit idle. With a semaphore, "
                         "a new request starts the moment any slot frees up.")
-    return passed(f"in order, never more than {FETCH_LIMIT} in flight, one shared client.",
+    await _judge_error_call(fetch_all, lab)
+    return passed(f"in order, never more than {FETCH_LIMIT} in flight, one shared client; a {ERROR_STATUS} raised.",
                   measured=f"{timing}; peak {peak} in flight; {connections} connections")
+
+
+async def _judge_error_call(fetch_all: Any, lab: Lab) -> None:
+    """One URL of a short list answers 503: fetch_all must raise its HTTPStatusError."""
+    base = lab.api.scoped().url
+    urls = [f"{base}/{ERROR_QUERY}&id=e{i}" if i == ERROR_AT else f"{base}/delay?ms={ERROR_MS}&id=e{i}"
+            for i in range(ERROR_N)]
+    async with _client(FETCH_POOL) as client:
+        try:
+            async with asyncio.timeout(ERROR_WITHIN):
+                value = await fetch_all(client, urls, 3)
+        except Exception as exc:
+            if any(isinstance(e, httpx.HTTPStatusError) and e.response.status_code == ERROR_STATUS
+                   for e in exception_leaves(exc)):
+                return
+            measured = f"raised {type(exc).__name__}: {str(exc)[:100]}"
+        else:
+            if isinstance(value, list) and len(value) > ERROR_AT:
+                measured = f"returned a list whose [{ERROR_AT}] is the error's body: {str(value[ERROR_AT])[:80]!r}"
+            else:
+                measured = f"returned {str(value)[:100]}"
+    raise fail("status-unchecked", f"one of {ERROR_N} URLs answered {ERROR_STATUS}, and fetch_all did not raise "
+               "httpx.HTTPStatusError.", measured=f"urls[{ERROR_AT}] answered {ERROR_STATUS}; fetch_all {measured}",
+               expected="httpx.HTTPStatusError (alone or in an ExceptionGroup) for any 4xx or 5xx answer",
+               hint="Call `response.raise_for_status()` before returning `response.text`: the body of a 503 is a "
+                    "string too, and a caller would take it for the page.")
 
 
 # --- 03-stream-workers ----------------------------------------------------------------------
@@ -291,8 +334,10 @@ class _LeanTransport(httpx.AsyncBaseTransport):
 class _Stream:
     """The async iterator handed to process_stream: lazy, and watching the code that reads it."""
 
-    def __init__(self, base: str, n: int, limit: int, query: str) -> None:
+    def __init__(self, base: str, n: int, limit: int, query: str, failing: frozenset[int] = frozenset()) -> None:
         self.base, self.n, self.limit, self.query = base, n, limit, query
+        self.failing = failing  # these URLs answer ERROR_STATUS: skipped, never sunk
+        self.sunk_failed = 0
         self.not_learners: set[asyncio.Task[Any]] = set()  # tasks that existed before, and the check's own
         self.prefix = secrets.token_hex(3)
         self.pulled = 0
@@ -307,6 +352,8 @@ class _Stream:
         self.last_sink = time.monotonic()
 
     def url(self, i: int) -> str:
+        if i in self.failing:
+            return f"{self.base}/{ERROR_QUERY}&id={self.prefix}-{i}"
         return f"{self.base}/delay?{self.query}&id={self.prefix}-{i}"
 
     def live_tasks(self) -> int:
@@ -355,6 +402,9 @@ class _Stream:
             if self.bad_body is None:
                 self.bad_body = (str(url)[:80], "sink got a URL that is not from the stream")
             return
+        if i in self.failing:
+            self.sunk_failed += 1
+            return
         if self.seen[i]:
             self.duplicates += 1
         else:
@@ -368,8 +418,13 @@ class _Stream:
             self.bad_body = (str(url)[:80], repr(body)[:80])
 
     @property
+    def good(self) -> int:
+        """How many URLs answer 200: what must be sunk, and counted."""
+        return self.n - len(self.failing)
+
+    @property
     def missing(self) -> int:
-        return self.n - sum(self.seen)
+        return self.good - sum(self.seen)
 
 
 async def _sampler(stream: _Stream) -> None:
@@ -399,7 +454,7 @@ async def _run_round(process_stream: Any, client: httpx.AsyncClient, stream_args
         while not task.done():
             await asyncio.wait([task], timeout=0.1)
             now = time.monotonic()
-            if stream.exhausted_at is not None and stream.sunk >= stream.pulled and stream.violation is None \
+            if stream.exhausted_at is not None and stream.sunk >= stream.good and stream.violation is None \
                     and now - stream.exhausted_at > RETURN_GRACE:
                 break  # everything was done, yet it does not return
             if stream.violation is not None and now - started > 5:
@@ -408,11 +463,10 @@ async def _run_round(process_stream: Any, client: httpx.AsyncClient, stream_args
                 break
         seconds = time.monotonic() - started
         result: Any = _NOT_RETURNED
-        if task.done():
-            if stream.violation is None or task.cancelled() or task.exception() is None:
-                result = task.result()  # an exception of the learner's code propagates: a "crashed" verdict
-            # else: the stream was cut short for a violation, and the code stumbled over it; the
-            # violation is the verdict
+        # An exception of the learner's code propagates (a "crashed" verdict), unless the stream was
+        # cut short for a violation and the code stumbled over it: then the violation is the verdict.
+        if task.done() and (stream.violation is None or task.cancelled() or task.exception() is None):
+            result = task.result()
     finally:
         sampler.cancel()
         if not task.done():
@@ -461,7 +515,7 @@ def _judge(stream: _Stream, result: Any, seconds: float, stats: dict[str, Any], 
                    expected=f"peak in flight ≤ {limit}",
                    hint="Start exactly `limit` workers (or one shared Semaphore(limit)), and let each do one request at a time.")
     if result is _NOT_RETURNED:
-        if stream.exhausted_at is not None and stream.sunk >= stream.n:
+        if stream.exhausted_at is not None and stream.sunk >= stream.good:
             raise fail("timeout", f"every URL was processed, but process_stream did not return within "
                        f"{RETURN_GRACE:.0f} s of the stream's end.", measured=measured,
                        expected="return the count once the stream ends and the workers finish",
@@ -474,6 +528,12 @@ def _judge(stream: _Stream, result: Any, seconds: float, stats: dict[str, Any], 
         raise fail("timeout", f"process_stream stopped making progress and did not finish within {seconds:.0f} s.",
                    measured=measured, expected=f"all {stream.n:,} URLs processed",
                    hint="Something waits forever: does every worker get a URL or a stop signal?")
+    if stream.sunk_failed:
+        raise fail("status-unchecked", f"{stream.sunk_failed} URL(s) that answered {ERROR_STATUS} reached the sink "
+                   "with the error's body.", measured=measured,
+                   expected=f"the {len(stream.failing)} failed URLs logged and skipped: not sunk, not counted",
+                   hint="Call `response.raise_for_status()` before the sink, catch httpx.HTTPError in the worker, log "
+                        "it and go on with the next URL.")
     if stream.bad_body is not None:
         url, body = stream.bad_body
         raise fail("wrong-result", "the sink got something other than the URL and its response body.",
@@ -481,15 +541,17 @@ def _judge(stream: _Stream, result: Any, seconds: float, stats: dict[str, Any], 
                    hint="Call the sink with the URL you fetched and that response's text.")
     if stream.missing or stream.duplicates:
         raise fail("lost-urls", f"{stream.missing:,} URLs never reached the sink, {stream.duplicates:,} reached it twice.",
-                   measured=measured, expected=f"each of the {stream.n:,} URLs sunk exactly once",
+                   measured=measured, expected=f"each of the {stream.good:,} URLs that answer 200 sunk exactly once",
                    hint="Every URL taken from the stream must be fetched and sunk once; do workers stop too early?")
     if stats["requests"] != stream.n:
         raise fail("lost-urls", "the server did not see one request per URL.",
                    measured=f"{stats['requests']:,} requests for {stream.n:,} URLs", expected=f"{stream.n:,} requests",
                    hint="Fetch each URL exactly once.")
-    if result != stream.n:
+    if result != stream.good:
         raise fail("wrong-result", "process_stream should return how many URLs it processed.",
-                   measured=f"returned {result!r}", expected=f"{stream.n}", hint="Count the sink calls and return the count.")
+                   measured=f"returned {result!r}" + (f" for {stream.n} URLs of which {len(stream.failing)} failed"
+                                                      if stream.failing else ""),
+                   expected=f"{stream.good}", hint="Count the sink calls and return the count.")
     if leaked:
         raise fail("leaked-tasks", f"{leaked} task(s) were still running after process_stream returned.",
                    measured=measured, expected="no task left behind",
@@ -533,7 +595,7 @@ def _judge(stream: _Stream, result: Any, seconds: float, stats: dict[str, Any], 
         "    return done",
     ],
 )
-async def check_stream_workers(module: ModuleType, lab: Lab) -> object:
+async def check_stream_workers(module: ModuleType, lab: Lab) -> Verdict:
     process_stream = require_coroutine_function(module, "process_stream")
     keep = set(asyncio.all_tasks())
 
@@ -550,7 +612,8 @@ async def check_stream_workers(module: ModuleType, lab: Lab) -> object:
     round1 = _judge(stream, result, seconds, stats, leaked, made, pool1, f"round 1 ({ROUND1_N} URLs, limit {ROUND1_LIMIT})")
     if seconds > 2 * ideal + 0.5:
         raise fail("too-slow", f"{ROUND1_N} URLs of {ROUND1_MS} ms with limit={ROUND1_LIMIT} took too long.",
-                   measured=f"{seconds:.2f} s, {seconds / ideal:.1f}× the ideal {ideal:.2f} s; peak {stats['peak_in_flight']} in flight",
+                   measured=f"{seconds:.2f} s, {seconds / ideal:.1f}× the ideal {ideal:.2f} s; "
+                            f"peak {stats['peak_in_flight']} in flight",
                    expected=f"at most 2× the ideal + 0.5 s = {2 * ideal + 0.5:.2f} s",
                    hint="Are the requests running one at a time? `limit` of them may run together.")
 
@@ -565,5 +628,29 @@ async def check_stream_workers(module: ModuleType, lab: Lab) -> object:
             await _cancel_leftovers(keep)
     round2 = _judge(stream, result, seconds, stats, leaked, made, pool2,
                     f"round 2 ({ROUND2_N:,} URLs, limit {ROUND2_LIMIT})")
-    return passed(f"every URL processed, never more than limit in flight, at most limit + {EXTRA_TASKS} tasks.",
-                  measured=f"{round1}; {round2}")
+
+    # Round 3: failed URLs are logged and skipped; the stream goes on.
+    round3 = await _failures_round(process_stream, lab, keep)
+    return passed(f"every URL processed, never more than limit in flight, at most limit + {EXTRA_TASKS} tasks; "
+                  f"failed URLs skipped.", measured=f"{round1}; {round2}; {round3}")
+
+
+async def _failures_round(process_stream: Any, lab: Lab, keep: set[asyncio.Task[Any]]) -> str:
+    pool = ROUND3_LIMIT + 10
+    what = f"round 3 ({ROUND3_N} URLs, {len(ROUND3_FAILING)} answering {ERROR_STATUS})"
+    async with _client(pool) as client:
+        try:
+            stream, result, seconds, stats, leaked, made = await _run_round(
+                process_stream, client, {"n": ROUND3_N, "limit": ROUND3_LIMIT, "query": "ms=5", "failing": ROUND3_FAILING},
+                lab, deadline=ROUND3_DEADLINE)
+        except Exception as exc:
+            first = exception_leaves(exc)[0]
+            inside = f" of {type(first).__name__}" if first is not exc else ""
+            raise fail("error-ends-stream", f"a URL that answered {ERROR_STATUS} ended process_stream: the error came out "
+                       "of it.", measured=f"{what}: process_stream raised {type(exc).__name__}{inside}: {str(first)[:100]}",
+                       expected="a failed URL is logged and skipped, and the stream goes on",
+                       hint="Catch httpx.HTTPError around the request in the worker, log it and take the next URL: an "
+                            "exception out of a worker ends the whole TaskGroup.") from None
+        finally:
+            await _cancel_leftovers(keep)
+    return _judge(stream, result, seconds, stats, leaked, made, pool, what)

@@ -2,7 +2,10 @@
 
 Both checks count from the outside what the learner's code opens:
 * 04-api-client: TCP connections the lab API saw (its scoped counter), sockets this process
-  still holds after `async with` ends, httpx clients left open, ResourceWarnings on gc.
+  still holds after `async with` ends, httpx clients left open, ResourceWarnings on gc. Last,
+  a second ApiClient on a fresh scope gets a 503 (/error?rate=1) and a 404 (/users/0): each
+  must raise the status error (httpx.HTTPStatusError; httpx2's or aiohttp's own for answers
+  written with those), not return the error's body as data.
 * 04-user-repo: backends in pg_stat_activity. The repo gets a DSN with its own
   application_name (so its backends can be counted) and a search_path that points `users` at
   a private copy of the table. Locking that copy holds every lookup on the server, so the
@@ -32,11 +35,13 @@ from ...lessons.n04_pools import (
     wait_for_backends,
 )
 from ..measure import Stopwatch, require_class
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
 
 API_LIMIT = 8  # the check asks for 8, not the default 10: the argument must be honoured
 API_CALLS = 200
 API_MS = 30
+ERROR_PATHS = (("/error?rate=1&status=503", 503), ("/users/0", 404))  # each must raise
+ERROR_WITHIN = 10.0  # seconds for the error calls
 
 REPO_MAX = 4  # likewise, not the default 5
 PROBE = 24  # lookups held on the server to count the repo's backends exactly
@@ -84,7 +89,7 @@ def _user(entered: Any, obj: Any, method: str) -> Any:
         "that its maintained fork httpx2 does not have.",
     ],
 )
-async def check_api_client(module: ModuleType, lab: Lab) -> object:
+async def check_api_client(module: ModuleType, lab: Lab) -> Verdict:
     cls = _require_context_manager_class(module, "ApiClient")
     api_handle = lab.api.scoped()
     port = urlsplit(api_handle.base_url).port
@@ -113,13 +118,48 @@ async def check_api_client(module: ModuleType, lab: Lab) -> object:
                        "garbage-collected.", measured=f"{len(resource_warnings)} ResourceWarning(s), first: {first[:120]}",
                        expected="no ResourceWarning after `async with ApiClient(...)` ends",
                        hint="Close everything you open in `__aexit__` (`await self._client.aclose()`).")
+        await _judge_error_statuses(cls, lab.api.scoped().url)
         return verdict
     finally:
         spy.uninstall()
 
 
+def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status an exception reports: the HTTPStatusError of httpx (or of its fork httpx2), or
+    aiohttp's ClientResponseError: answers in the other libraries raise their own."""
+    import aiohttp
+    import httpx
+    import httpx2
+
+    if isinstance(exc, httpx.HTTPStatusError | httpx2.HTTPStatusError):
+        return exc.response.status_code
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status
+    return None
+
+
+async def _judge_error_statuses(cls: type, url: str) -> None:
+    """A 4xx or 5xx must raise: a caller must never take an error's body for data."""
+    obj = cls(url, max_connections=2)
+    async with asyncio.timeout(ERROR_WITHIN), obj as entered:
+        client = _user(entered, obj, "get_json")
+        for path, status in ERROR_PATHS:
+            try:
+                value = await client.get_json(path)
+            except Exception as exc:
+                if _status_of(exc) == status:
+                    continue
+                measured = f"get_json({path!r}) raised {type(exc).__name__}: {str(exc)[:100]}"
+            else:
+                measured = f"get_json({path!r}) returned {value!r:.100}"
+            raise fail("status-unchecked", f"the API answered {status}, and get_json did not raise httpx.HTTPStatusError.",
+                       measured=measured, expected="httpx.HTTPStatusError for any 4xx or 5xx answer",
+                       hint="Call `response.raise_for_status()` before `response.json()`: an error's body is JSON too, "
+                            "and a caller would take it for data.")
+
+
 async def _judge_api_client(api_handle: Any, port: int, sockets_before: int, spy: AsyncClientSpy,
-                            results: list[Any], seconds: float) -> object:
+                            results: list[Any], seconds: float) -> Verdict:
     for i, result in enumerate(results):
         if not isinstance(result, dict) or str(result.get("id")) != str(i):
             raise fail("wrong-result", "get_json did not return the JSON body as a dict.",
@@ -186,7 +226,7 @@ async def _wait_sockets(port: int, before: int) -> int:
         "`return dict(row) if row else None`; in `__aexit__`: `await self._pool.close()`.",
     ],
 )
-async def check_user_repo(module: ModuleType, lab: Lab) -> object:
+async def check_user_repo(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
     cls = _require_context_manager_class(module, "UserRepo")
@@ -223,7 +263,7 @@ async def _drop_stale_schemas(admin: Any, tag: str) -> None:
                 await admin.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
 
 
-async def _run_repo(cls: type, repo_dsn: str, dsn: str, tag: str, admin: Any, truth: dict[int, dict[str, Any]]) -> object:
+async def _run_repo(cls: type, repo_dsn: str, dsn: str, tag: str, admin: Any, truth: dict[int, dict[str, Any]]) -> Verdict:
     import asyncpg
 
     probe_ids = list(range(1, PROBE + 1))
@@ -303,7 +343,7 @@ def _judge_backends(peak: int, when: str, lookups: int) -> None:
 
 
 def _judge_results(ids: list[int], results: list[Any], truth: dict[int, dict[str, Any]]) -> None:
-    for user_id, got in zip(ids, results):
+    for user_id, got in zip(ids, results, strict=True):
         want = truth.get(user_id)
         if want is None:
             if got is not None:

@@ -35,7 +35,7 @@ from ...errors import ServiceUnavailable
 from ...lab import Lab
 from ...services.api_client import ApiHandle
 from ..measure import require_coroutine_function
-from ..registry import exercise, fail, passed
+from ..registry import Verdict, exercise, fail, passed
 
 T = TypeVar("T")
 
@@ -371,7 +371,7 @@ async def _fetch_client_error(fetch: Callable[..., Awaitable[Any]], lab: Lab) ->
     deadline=45,
     hints=FETCH_HINTS,
 )
-async def check_deadline_fetch(module: ModuleType, lab: Lab) -> object:
+async def check_deadline_fetch(module: ModuleType, lab: Lab) -> Verdict:
     fetch = require_coroutine_function(module, "fetch_with_deadline")
 
     async def body() -> str:
@@ -463,7 +463,7 @@ async def _db_fast(query: Callable[..., Awaitable[Any]], pool: Any, monitor: Any
     deadline=45,
     hints=DB_HINTS,
 )
-async def check_db_deadline(module: ModuleType, lab: Lab) -> object:
+async def check_db_deadline(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
     query = require_coroutine_function(module, "query_with_deadline")

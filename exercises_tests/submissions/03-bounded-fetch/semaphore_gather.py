@@ -11,7 +11,7 @@ async def fetch_all(client: httpx.AsyncClient, urls: list[str], limit: int) -> l
     async def get_text(url: str) -> str:
         await gate.acquire()
         try:
-            return (await client.get(url)).text
+            return (await client.get(url)).raise_for_status().text  # a 4xx or 5xx raises
         finally:
             gate.release()
 

@@ -15,6 +15,7 @@ async def fetch_all(client: httpx.AsyncClient, urls: list[str], limit: int) -> l
         while not queue.empty():
             i, url = queue.get_nowait()
             response = await client.get(url)
+            response.raise_for_status()  # a 4xx or 5xx raises; the TaskGroup stops the other workers
             results[i] = response.text
 
     async with asyncio.TaskGroup() as tg:

@@ -1,6 +1,7 @@
 # expect: pass
 # Another style: queue.join() waits for the work, then the workers are cancelled and awaited.
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,8 +17,11 @@ async def process_stream(client: httpx.AsyncClient, urls: AsyncIterator[str], li
             url = await queue.get()
             try:
                 response = await client.get(url)
+                response.raise_for_status()
                 await sink(url, response.text)
                 count += 1
+            except httpx.HTTPError as exc:
+                logging.warning("skipped %s: %r", url, exc)
             finally:
                 queue.task_done()
 

@@ -1,6 +1,7 @@
 # expect: pass
 # A bounded queue feeding `limit` workers; one None per worker ends them.
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,7 +14,12 @@ async def process_stream(client: httpx.AsyncClient, urls: AsyncIterator[str], li
     async def worker() -> None:
         nonlocal done
         while (url := await queue.get()) is not None:
-            response = await client.get(url)
+            try:
+                response = await client.get(url)
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                logging.warning("skipped %s: %r", url, exc)
+                continue
             await sink(url, response.text)
             done += 1
 

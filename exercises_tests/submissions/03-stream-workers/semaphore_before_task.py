@@ -1,6 +1,7 @@
 # expect: pass
 # Another style: acquire the semaphore BEFORE creating each task, so at most `limit` tasks exist.
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,8 +15,11 @@ async def process_stream(client: httpx.AsyncClient, urls: AsyncIterator[str], li
         nonlocal count
         try:
             response = await client.get(url)
+            response.raise_for_status()
             await sink(url, response.text)
             count += 1
+        except httpx.HTTPError as exc:
+            logging.warning("skipped %s: %r", url, exc)
         finally:
             sem.release()
 

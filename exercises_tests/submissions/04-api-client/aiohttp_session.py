@@ -17,4 +17,5 @@ class ApiClient:
 
     async def get_json(self, path: str) -> dict:
         async with self.session.get(self.base_url + path) as response:
+            response.raise_for_status()  # aiohttp's ClientResponseError for a 4xx or 5xx
             return await response.json()
