@@ -118,6 +118,17 @@ def test_a_failure_beside_other_checks_is_confirmed_alone(learner: Path, monkeyp
     assert sorted(runs) == sorted([ORDER[0], ORDER[1], ORDER[1]])  # the pass is never re-run
     assert [r.status for r in results[:2]] == [PASSED, PASSED]
 
+    runs.clear()  # a wrong result is deterministic: reported at once, never graded twice
+    def wrong(submission: object) -> Result:
+        ex_id = submission.exercise_id  # type: ignore[attr-defined]
+        runs.append(ex_id)
+        return Result(ex_id, FAILED, "wrong-result")
+
+    monkeypatch.setattr(grade, "_grade_one", wrong)
+    results, _ = grade_folder(learner, jobs=2, start_lab=lambda: None)
+    assert sorted(runs) == sorted(ORDER[:2])
+    assert [r.reason for r in results[:2]] == ["wrong-result", "wrong-result"]
+
 
 @pytest.mark.slow
 def test_the_solutions_are_n_of_n() -> None:

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
+from ..grading.measure import NOISY_REASONS
 from ..grading.registry import all_exercises
 from ..grading.runner import run_check
 from ..grading.submission import Submission
@@ -84,11 +85,12 @@ def _grade_one(submission: Submission) -> Result:
 
 
 def _grade_all(to_grade: list[Submission], jobs: int, bar: Bar) -> dict[str, Result]:
-    """Grade `jobs` at a time, then confirm each failure alone.
+    """Grade `jobs` at a time, then confirm each timing failure alone.
 
-    Checks measure time and share the lab's servers: two at once on a small machine can starve
-    each other (seen: the capstone's load test beside 03's). So a failure is re-graded alone,
-    one at a time, before it is reported; a passing answer is never re-run.
+    Checks measure time and share the lab's servers here: two at once on a small machine can
+    starve each other (seen: the capstone's load test beside 03's). So a failure for a noisy
+    reason (the course's one list, measure.NOISY_REASONS) is re-graded alone before it is
+    reported; a deterministic failure (a wrong result) and a passing answer are never re-run.
     """
     results: dict[str, Result] = {}
 
@@ -100,7 +102,8 @@ def _grade_all(to_grade: list[Submission], jobs: int, bar: Bar) -> dict[str, Res
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for result in pool.map(work, to_grade):
             results[result.exercise_id] = result
-    retry = [s for s in to_grade if results[s.exercise_id].status == FAILED]
+    retry = [s for s in to_grade
+             if results[s.exercise_id].status == FAILED and results[s.exercise_id].reason in NOISY_REASONS]
     if retry and jobs > 1:
         again = Bar(len(retry), bar.stream, "re-checking failures alone")
         for submission in retry:
