@@ -1,0 +1,137 @@
+"""A shutdown drill: steady traffic, SIGTERM in the middle, and what each request and job became.
+
+Why a readiness watcher: a load balancer sends traffic to an instance until its `/ready` fails.
+The drill polls `/ready` the same way, so a request counts as *lost* only when it went to this
+instance while the instance still looked ready and got no 2xx answer. Requests sent after
+`/ready` said 503 would have gone to another replica: they count as *rerouted*.
+
+    report = await shutdown_drill(GRACEFUL, shutdown_settings(tmpdir))
+    print(report.summary())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..capstone import AppProcess, LoadReport, Result, StopReport, run_load
+from .work import JobTally, read_journal
+
+__all__ = ["DrillReport", "ReadyWatch", "shutdown_drill", "shutdown_settings", "watch_ready", "work_path"]
+
+
+def shutdown_settings(folder: str | os.PathLike[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Settings for the shutdown apps; the journal goes to a fresh file in `folder` (a temp dir)."""
+    fd, journal = tempfile.mkstemp(prefix="asynclab-jobs-", suffix=".log", dir=folder)
+    os.close(fd)
+    settings: dict[str, Any] = {"work_ms": 150, "job_seconds": 0.6, "stuck_every": 10, "drain_seconds": 1.0,
+                                "ready_grace": 0.5, "journal": journal}
+    settings.update(overrides)
+    return settings
+
+
+def work_path(i: int) -> str:
+    return f"/work/{i}"
+
+
+@dataclass
+class ReadyWatch:
+    """What polling `/ready` saw, in seconds after the drill started (None: never)."""
+
+    first_not_ready: float | None = None  # the first answer that was not 200
+    first_refused: float | None = None  # the first poll that got no answer at all
+    polls: int = 0
+
+
+async def watch_ready(url: str, t0: float, stop: asyncio.Event, every: float = 0.02) -> ReadyWatch:
+    """Poll `url/ready` every `every` s (fresh connection each time, as a health checker does)."""
+    seen = ReadyWatch()
+    while not stop.is_set() and seen.first_refused is None:
+        seen.polls += 1
+        try:
+            async with httpx.AsyncClient(timeout=0.5) as client:
+                response = await client.get(url + "/ready")
+            if response.status_code != 200 and seen.first_not_ready is None:
+                seen.first_not_ready = time.perf_counter() - t0
+        except httpx.HTTPError:
+            seen.first_refused = time.perf_counter() - t0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stop.wait()
+    return seen
+
+
+@dataclass
+class DrillReport:
+    load: LoadReport
+    sigterm_at: float
+    ready: ReadyWatch
+    stop: StopReport
+    jobs: JobTally
+
+    def _sent_at(self, r: Result) -> float:
+        return r.end - r.latency
+
+    @property
+    def routed_here(self) -> list[Result]:
+        """Requests a readiness-aware load balancer would have sent here."""
+        cut = self.ready.first_not_ready
+        return [r for r in self.load.results if cut is None or self._sent_at(r) < cut]
+
+    @property
+    def lost(self) -> list[Result]:
+        return [r for r in self.routed_here if r.status is None or not 200 <= r.status < 300]
+
+    @property
+    def rerouted(self) -> int:
+        return len(self.load.results) - len(self.routed_here)
+
+    @property
+    def in_flight_at_sigterm(self) -> list[Result]:
+        return [r for r in self.load.results if self._sent_at(r) < self.sigterm_at < r.end]
+
+    def summary(self) -> str:
+        def at(t: float | None) -> str:
+            return "never" if t is None else f"{t - self.sigterm_at:+.2f} s"
+
+        answered = sum(1 for r in self.in_flight_at_sigterm if r.status == 200)
+        return (f"requests: {len(self.routed_here)} routed here, {len(self.lost)} lost, {self.rerouted} rerouted; "
+                f"{answered} of {len(self.in_flight_at_sigterm)} in flight at SIGTERM answered 200\n"
+                f"after SIGTERM: /ready not 200 {at(self.ready.first_not_ready)}, connections refused "
+                f"{at(self.ready.first_refused)}, process exited after {self.stop.seconds:.2f} s "
+                f"({'by itself' if self.stop.graceful else 'killed'})\n"
+                f"{self.jobs.summary()}")
+
+
+async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str | None = None,
+                         clients: int = 20, rate: float = 40.0, duration: float = 2.0, sigterm_after: float = 1.0,
+                         stop_grace: float = 5.0, start_timeout: float = 25.0) -> DrillReport:
+    """Serve `factory` under uvicorn, send `rate` requests/s for `duration` s, SIGTERM after
+    `sigterm_after` s, wait up to `stop_grace` s for the process to exit (then kill it)."""
+    app = await AppProcess.start(factory, settings, app_dir=app_dir, timeout=start_timeout, graceful_timeout=5.0)
+    try:
+        t0 = time.perf_counter()
+        stop_watch = asyncio.Event()
+        watcher = asyncio.create_task(watch_ready(app.url, t0, stop_watch))
+        load = asyncio.create_task(run_load(app.url, clients=clients, duration=duration, rate=rate,
+                                            path_fn=work_path, timeout=2.0, metrics_path=None, progress=False,
+                                            label="drill"))
+        await asyncio.sleep(sigterm_after)
+        sigterm_at = time.perf_counter() - t0
+        stop = await app.stop(grace=stop_grace)
+        async with asyncio.timeout(duration + 5.0):
+            report = await load
+        stop_watch.set()
+        async with asyncio.timeout(2.0):
+            ready = await watcher
+    finally:
+        await app.kill()
+        app.cleanup()
+    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]))
