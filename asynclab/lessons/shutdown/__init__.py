@@ -10,13 +10,14 @@ drill's traffic is the capstone's `run_load`.
 from __future__ import annotations
 
 from .apps import GRACEFUL, NAIVE, create_graceful_app, create_naive_app, drain
-from .drill import DrillReport, ReadyWatch, shutdown_drill, shutdown_settings, watch_ready, work_path
+from .drill import BURST_IDS, DrillReport, ReadyWatch, shutdown_drill, shutdown_settings, watch_ready, work_path
 from .testing import Outcome, run_pytest
-from .visibility import RequestIdFilter, request_id, task_dump
+from .visibility import RequestIdFilter, await_chain, request_id, task_dump
 from .work import JobTally, background_job, job_seconds, read_journal
 
 __all__ = [
-    "GRACEFUL", "NAIVE", "DrillReport", "JobTally", "Outcome", "ReadyWatch", "RequestIdFilter", "background_job", "create_graceful_app",
-    "create_naive_app", "drain", "job_seconds", "read_journal", "request_id", "run_pytest", "shutdown_drill",
-    "shutdown_settings", "task_dump", "watch_ready", "work_path",
+    "BURST_IDS", "GRACEFUL", "NAIVE", "DrillReport", "JobTally", "Outcome", "ReadyWatch", "RequestIdFilter",
+    "await_chain", "background_job", "create_graceful_app", "create_naive_app", "drain", "job_seconds",
+    "read_journal", "request_id", "run_pytest", "shutdown_drill", "shutdown_settings", "task_dump", "watch_ready",
+    "work_path",
 ]

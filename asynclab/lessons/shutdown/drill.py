@@ -16,7 +16,7 @@ import contextlib
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -75,6 +75,8 @@ class DrillReport:
     ready: ReadyWatch
     stop: StopReport
     jobs: JobTally
+    burst_statuses: list[int | None] = field(default_factory=list)  # the warm-up burst, if any
+    burst_seconds: float = 0.0
 
     def _sent_at(self, r: Result) -> float:
         return r.end - r.latency
@@ -112,11 +114,19 @@ class DrillReport:
 
 async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str | None = None,
                          clients: int = 20, rate: float = 40.0, duration: float = 2.0, sigterm_after: float = 1.0,
-                         stop_grace: float = 5.0, start_timeout: float = 25.0) -> DrillReport:
+                         stop_grace: float = 5.0, start_timeout: float = 25.0, burst: int = 0) -> DrillReport:
     """Serve `factory` under uvicorn, send `rate` requests/s for `duration` s, SIGTERM after
-    `sigterm_after` s, wait up to `stop_grace` s for the process to exit (then kill it)."""
+    `sigterm_after` s, wait up to `stop_grace` s for the process to exit (then kill it).
+
+    `burst` > 0 first sends that many requests at once (job ids from BURST_IDS) and times them:
+    a service whose loop is blocked answers them one after another.
+    """
     app = await AppProcess.start(factory, settings, app_dir=app_dir, timeout=start_timeout, graceful_timeout=5.0)
+    statuses: list[int | None] = []
+    burst_seconds = 0.0
     try:
+        if burst:
+            statuses, burst_seconds = await _burst(app.url, burst)
         t0 = time.perf_counter()
         stop_watch = asyncio.Event()
         watcher = asyncio.create_task(watch_ready(app.url, t0, stop_watch))
@@ -134,4 +144,22 @@ async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str
     finally:
         await app.kill()
         app.cleanup()
-    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]))
+    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]), statuses, burst_seconds)
+
+
+BURST_IDS = 100_000  # job ids of the warm-up burst start here, apart from the load's
+
+
+async def _burst(url: str, n: int, timeout: float = 10.0) -> tuple[list[int | None], float]:
+    async def one(client: httpx.AsyncClient, i: int) -> int | None:
+        try:
+            return (await client.get(f"{url}{work_path(BURST_IDS + i)}")).status_code
+        except httpx.HTTPError:
+            return None
+
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        t0 = time.perf_counter()
+        async with asyncio.timeout(timeout + 1.0):
+            statuses = list(await asyncio.gather(*(one(client, i) for i in range(n))))
+        return statuses, time.perf_counter() - t0
