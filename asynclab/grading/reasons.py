@@ -111,6 +111,7 @@ class Reason(StrEnum):
     NO_METRICS = "no-metrics"
     AUDIT_LOST = "audit-lost"
     SHUTDOWN_HANGS = "shutdown-hangs"
+    READINESS_LATE = "readiness-late"
 
 
 REASON_MEANING: Final[dict[Reason, str]] = {
@@ -209,4 +210,5 @@ REASON_MEANING: Final[dict[Reason, str]] = {
     Reason.NO_METRICS: "the service's /metrics endpoint did not answer",
     Reason.AUDIT_LOST: "background work accepted before shutdown was lost",
     Reason.SHUTDOWN_HANGS: "the service did not exit after SIGTERM",
+    Reason.READINESS_LATE: "/ready did not fail before the service stopped accepting: traffic kept coming",
 }
