@@ -16,6 +16,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,12 +115,14 @@ class DrillReport:
 
 async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str | None = None,
                          clients: int = 20, rate: float = 40.0, duration: float = 2.0, sigterm_after: float = 1.0,
-                         stop_grace: float = 5.0, start_timeout: float = 25.0, burst: int = 0) -> DrillReport:
+                         stop_grace: float = 5.0, start_timeout: float = 25.0, burst: int = 0,
+                         on_burst: Callable[[list[int | None], float], None] | None = None) -> DrillReport:
     """Serve `factory` under uvicorn, send `rate` requests/s for `duration` s, SIGTERM after
     `sigterm_after` s, wait up to `stop_grace` s for the process to exit (then kill it).
 
     `burst` > 0 first sends that many requests at once (job ids from BURST_IDS) and times them:
-    a service whose loop is blocked answers them one after another.
+    a service whose loop is blocked answers them one after another. `on_burst(statuses, seconds)`
+    may raise to stop there (a grader that has seen enough); the app is killed either way.
     """
     app = await AppProcess.start(factory, settings, app_dir=app_dir, timeout=start_timeout, graceful_timeout=5.0)
     statuses: list[int | None] = []
@@ -127,6 +130,8 @@ async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str
     try:
         if burst:
             statuses, burst_seconds = await _burst(app.url, burst)
+            if on_burst is not None:
+                on_burst(statuses, burst_seconds)
         t0 = time.perf_counter()
         stop_watch = asyncio.Event()
         watcher = asyncio.create_task(watch_ready(app.url, t0, stop_watch))
