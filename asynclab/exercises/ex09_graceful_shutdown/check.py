@@ -50,8 +50,8 @@ READY_GRACE = 1.0  # long enough that "flipped, then handed over at once" (about
 BURST = 10
 BLOCKED_RATIO = 6.0  # burst time / one request's work_ms; a healthy app: about 1 to 2.5 on a busy core
 RATE = 40.0
-DURATION = 2.0  # traffic still arrives when the socket closes (SIGTERM_AFTER + READY_GRACE)
-SIGTERM_AFTER = 0.8
+DURATION = 1.8  # traffic still arrives when the socket closes (SIGTERM_AFTER + READY_GRACE)
+SIGTERM_AFTER = 0.6
 STOP_GRACE = READY_GRACE + DRAIN_SECONDS + 3.0
 
 

@@ -78,6 +78,7 @@ class DrillReport:
     jobs: JobTally
     burst_statuses: list[int | None] = field(default_factory=list)  # the warm-up burst, if any
     burst_seconds: float = 0.0
+    log: str = ""  # the end of what the app's process wrote (its warnings, a traceback)
 
     def _sent_at(self, r: Result) -> float:
         return r.end - r.latency
@@ -127,7 +128,9 @@ async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str
     app = await AppProcess.start(factory, settings, app_dir=app_dir, timeout=start_timeout, graceful_timeout=5.0)
     statuses: list[int | None] = []
     burst_seconds = 0.0
+    log = ""
     try:
+        await _warm_up(app.url)
         if burst:
             statuses, burst_seconds = await _burst(app.url, burst)
             if on_burst is not None:
@@ -136,23 +139,35 @@ async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str
         stop_watch = asyncio.Event()
         watcher = asyncio.create_task(watch_ready(app.url, t0, stop_watch))
         load = asyncio.create_task(run_load(app.url, clients=clients, duration=duration, rate=rate,
-                                            path_fn=work_path, timeout=2.0, metrics_path=None, progress=False,
+                                            path_fn=work_path, timeout=REQUEST_TIMEOUT, metrics_path=None, progress=False,
                                             label="drill"))
         await asyncio.sleep(sigterm_after)
         sigterm_at = time.perf_counter() - t0
         stop = await app.stop(grace=stop_grace)
-        async with asyncio.timeout(duration + 5.0):
+        async with asyncio.timeout(duration + REQUEST_TIMEOUT + 5.0):
             report = await load
         stop_watch.set()
         async with asyncio.timeout(2.0):
             ready = await watcher
     finally:
         await app.kill()
+        log = app.log_tail(50)
         app.cleanup()
-    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]), statuses, burst_seconds)
+    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]), statuses, burst_seconds,
+                       log)
 
 
 BURST_IDS = 100_000  # job ids of the warm-up burst start here, apart from the load's
+# A request without an answer after this long counts as lost. Far above `work_ms`: on a busy core a
+# fresh process can stall for a second or two, and a stall is not a lost request.
+REQUEST_TIMEOUT = 5.0
+
+
+async def _warm_up(url: str, timeout: float = 10.0) -> None:
+    """One answered `/ready` before the traffic starts: the first request of a fresh process is slow."""
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        with contextlib.suppress(httpx.HTTPError):
+            await client.get(url + "/ready")
 
 
 async def _burst(url: str, n: int, timeout: float = 10.0) -> tuple[list[int | None], float]:
