@@ -22,8 +22,9 @@ The jobs are `asynclab.lessons.shutdown.background_job`: each writes start/done/
 journal file the check reads after the process has ended. Every STUCK_EVERY-th job never ends by
 itself, so only a bounded drain lets shutdown finish.
 
-Noise: the burst ratio and the readiness window are timing-judged, with wide margins, and
-"loop-blocked" is re-measured once (measure.remeasure). A failed burst ends the run before the drill.
+Noise: the burst ratio and the readiness window are timing-judged, with wide margins; the worker
+measures a "loop-blocked" verdict once more (measure.remeasure, the course's one policy). A failed
+burst ends the run before the drill.
 One run takes about 5 s on 2 busy cores (start 1.5 s, drill 2 s, stop about 2.5 s); a hanging app
 takes up to STOP_GRACE after SIGTERM.
 """
@@ -35,9 +36,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ...grading.measure import remeasure
 from ...grading.reasons import Reason
-from ...grading.registry import CheckFailed, Verdict, exercise, fail, passed
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...lessons.capstone import AppStartError
 from ...lessons.shutdown import DrillReport, job_seconds, shutdown_drill, shutdown_settings
@@ -71,30 +71,21 @@ async def check_graceful_shutdown(module: ModuleType, lab: Lab) -> Verdict:
     folder = getattr(module, "__file__", None)
     app_dir = str(Path(folder).parent) if folder else None
 
-    async def measure() -> tuple[DrillReport | CheckFailed, dict[str, Any]]:
-        with tempfile.TemporaryDirectory(prefix="asynclab-chk09-") as tmp:
-            settings = settings_for(tmp)
-            try:
-                drill = await shutdown_drill(f"{module.__name__}:create_app", settings, app_dir=app_dir,
-                                             clients=20, rate=RATE, duration=DURATION, sigterm_after=SIGTERM_AFTER,
-                                             stop_grace=STOP_GRACE, burst=BURST,
-                                             on_burst=_judge_burst)
-            except CheckFailed as early:  # the burst's verdict: judged, and re-measured if noisy, like the rest
-                return early, settings
-            except AppStartError as exc:
-                raise fail(Reason.APP_DID_NOT_START, "your app did not start under uvicorn.",
-                           measured=_last_line(exc.log) or str(exc),
-                           expected="create_app(settings) returns a FastAPI app whose lifespan starts",
-                           hint="Call create_app(settings) in the notebook and read the error.") from None
-            return drill, settings
-
-    return await remeasure(measure, _judge)
+    with tempfile.TemporaryDirectory(prefix="asynclab-chk09-") as tmp:
+        settings = settings_for(tmp)
+        try:  # _judge_burst raises before the drill when the burst already failed
+            drill = await shutdown_drill(f"{module.__name__}:create_app", settings, app_dir=app_dir, clients=20,
+                                         rate=RATE, duration=DURATION, sigterm_after=SIGTERM_AFTER,
+                                         stop_grace=STOP_GRACE, burst=BURST, on_burst=_judge_burst)
+        except AppStartError as exc:
+            raise fail(Reason.APP_DID_NOT_START, "your app did not start under uvicorn.",
+                       measured=_last_line(exc.log) or str(exc),
+                       expected="create_app(settings) returns a FastAPI app whose lifespan starts",
+                       hint="Call create_app(settings) in the notebook and read the error.") from None
+        return _judge(drill, settings)
 
 
-def _judge(measured: tuple[DrillReport | CheckFailed, dict[str, Any]]) -> Verdict:
-    drill, settings = measured
-    if isinstance(drill, CheckFailed):
-        raise drill
+def _judge(drill: DrillReport, settings: dict[str, Any]) -> Verdict:
     after = drill.stop.seconds
     if not drill.stop.graceful:
         raise fail(Reason.SHUTDOWN_HANGS, f"after SIGTERM your app had not exited {STOP_GRACE:.1f} s later.",
