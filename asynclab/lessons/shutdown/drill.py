@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -48,14 +48,12 @@ class ReadyWatch:
 
     first_not_ready: float | None = None  # the first answer that was not 200
     first_refused: float | None = None  # the first poll that got no answer at all
-    polls: int = 0
 
 
 async def watch_ready(url: str, t0: float, stop: asyncio.Event, every: float = 0.02) -> ReadyWatch:
     """Poll `url/ready` every `every` s (fresh connection each time, as a health checker does)."""
     seen = ReadyWatch()
     while not stop.is_set() and seen.first_refused is None:
-        seen.polls += 1
         try:
             async with httpx.AsyncClient(timeout=0.5) as client:
                 response = await client.get(url + "/ready")
@@ -76,8 +74,7 @@ class DrillReport:
     ready: ReadyWatch
     stop: StopReport
     jobs: JobTally
-    burst_statuses: list[int | None] = field(default_factory=list)  # the warm-up burst, if any
-    burst_seconds: float = 0.0
+    burst_seconds: float = 0.0  # how long the warm-up burst took, if any
     log: str = ""  # the end of what the app's process wrote (its warnings, a traceback)
 
     def _sent_at(self, r: Result) -> float:
@@ -153,8 +150,7 @@ async def shutdown_drill(factory: str, settings: dict[str, Any], *, app_dir: str
         await app.kill()
         log = app.log_tail(50)
         app.cleanup()
-    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]), statuses, burst_seconds,
-                       log)
+    return DrillReport(report, sigterm_at, ready, stop, read_journal(settings["journal"]), burst_seconds, log)
 
 
 BURST_IDS = 100_000  # job ids of the warm-up burst start here, apart from the load's
