@@ -27,19 +27,16 @@ class CircuitBreaker:
         self.state = "closed"
         self.failed_in_a_row = 0
         self.opened_at = 0.0
-        self.rejected = 0  # calls answered with CircuitOpen, without a request
         self._probe = asyncio.Lock()  # one probe at a time while half-open
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run `fn()` unless the breaker is open; count its outcome (an Exception is a failure)."""
         if self.state == "open":
             if self.clock() - self.opened_at < self.reset_after or self._probe.locked():
-                self.rejected += 1
                 raise CircuitOpen(f"partner down: {self.failed_in_a_row} failures in a row")
             self.state = "half-open"
         if self.state == "half-open":
             if self._probe.locked():
-                self.rejected += 1
                 raise CircuitOpen("partner down: a probe is under way")
             async with self._probe:
                 return await self._counted(fn)
