@@ -48,14 +48,14 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ...grading.checks.c02_taskgroup import exception_leaves
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.loopwatch import LoopSampler, Source
+from ...grading.measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
-from ..layout import ROOT as EXERCISES
-from ..loopwatch import LoopSampler, Source
-from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
-from .c02_taskgroup import exception_leaves
 
 # --- 01-unblock-handler -------------------------------------------------------------------
 CALLS = 50
