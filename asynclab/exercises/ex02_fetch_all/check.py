@@ -22,12 +22,12 @@ from typing import Any
 
 import httpx
 
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.measure import Stopwatch, ratio_text, require_coroutine_function
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...services.api_client import ApiHandle
-from ..layout import ROOT as EXERCISES
-from ..measure import Stopwatch, ratio_text, require_coroutine_function
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 # Concurrency: 10 requests of 150 ± 100 ms; one after another they take ~6× the slowest one.
 N_FAST = 10
