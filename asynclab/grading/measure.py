@@ -175,6 +175,14 @@ def exception_leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def group_name(exc: BaseException) -> str:
+    """The exception's type, with the types inside a group: "ExceptionGroup(HTTPStatusError)"."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = ", ".join(sorted({type(e).__name__ for e in exception_leaves(exc)}))
+        return f"{type(exc).__name__}({inner})"
+    return type(exc).__name__
+
+
 async def outcome_of(call: Callable[[], Awaitable[T]], *, within: float) -> T | Exception:
     """What one bounded call of the learner's code gave: its value, or the exception it raised.
 

@@ -49,10 +49,9 @@ from typing import Any
 
 import httpx
 
-from ...exercises.ex02_fetch_all.check import exception_leaves
 from ...lab import Lab
 from ..layout import ROOT as EXERCISES
-from ..measure import Stopwatch, require_coroutine_function
+from ..measure import Stopwatch, exception_leaves, require_coroutine_function
 from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 
