@@ -49,11 +49,11 @@ from typing import Any
 
 import httpx
 
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.measure import Stopwatch, exception_leaves, require_coroutine_function
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
-from ..layout import ROOT as EXERCISES
-from ..measure import Stopwatch, exception_leaves, require_coroutine_function
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 # --- 03-bounded-fetch ---------------------------------------------------------------------
 FETCH_N = 140
