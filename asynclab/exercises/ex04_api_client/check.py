@@ -23,6 +23,10 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.measure import Stopwatch, require_class
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...lessons.n04_pools import (
     CHECKER_APP,
@@ -34,10 +38,6 @@ from ...lessons.n04_pools import (
     unique_tag,
     wait_for_backends,
 )
-from ..layout import ROOT as EXERCISES
-from ..measure import Stopwatch, require_class
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 API_LIMIT = 8  # the check asks for 8, not the default 10: the argument must be honoured
 API_CALLS = 200
