@@ -123,6 +123,23 @@ def name_blocking_lines(source: Source, report: Any, sampler: LoopSampler | None
     return named
 
 
+def require_context_manager_class(module: Any, name: str) -> type:
+    """The learner's class, or a failing verdict: it must be a class with async __aenter__/__aexit__."""
+    cls = require_class(module, name, expected=f"class {name}: ... with async __aenter__/__aexit__",
+                        hint="Define a class with `async def __aenter__(self)` and `async def __aexit__(self, *exc)`.")
+    require_methods(cls, name, ("__aenter__", "__aexit__"), reason=Reason.NOT_A_CONTEXT_MANAGER,
+                    summary="{name} is not an async context manager.", measured="no {method}",
+                    expected=f"`async with {name}(...) as x:` works",
+                    hint="Give the class `async def __aenter__(self)` (return self) and `async def __aexit__(self, *exc)`.")
+    return cls
+
+
+def entered_or(entered: Any, obj: Any, method: str) -> Any:
+    """What `async with X(...) as x` gave, if it has `method`; else the object itself (a learner's
+    __aenter__ that forgets `return self` is graded on the object, not failed for it)."""
+    return entered if hasattr(entered, method) else obj
+
+
 def loop_health(monitor: LoopMonitor) -> str:
     return (f"loop blocked {monitor.blocked_share:.0%} of {monitor.elapsed:.2f} s, "
             f"longest stall {monitor.longest_stall:.2f} s")
