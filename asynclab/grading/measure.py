@@ -166,18 +166,6 @@ def unawaited_coroutines() -> Iterator[list[str]]:
             found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
 
 
-class Stopwatch:
-    """`with Stopwatch() as sw: ...; sw.seconds` — monotonic, for ratios against an ideal."""
-
-    def __enter__(self) -> Stopwatch:
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start
-
-
 def exception_leaves(exc: BaseException) -> list[BaseException]:
     """The exceptions inside (nested) exception groups, or the exception itself.
 
@@ -294,3 +282,15 @@ def client_constructions() -> Iterator[ClientSpy]:
         yield spy
     finally:
         httpx.AsyncClient.__init__ = original  # type: ignore[method-assign]
+
+
+class Stopwatch:
+    """`with Stopwatch() as sw: ...; sw.seconds` — monotonic, for ratios against an ideal."""
+
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
