@@ -260,6 +260,21 @@ async def test_the_token_bucket_answers_429_with_retry_after(api: ApiHandle) -> 
 
 
 @pytest.mark.anyio
+async def test_an_outage_fails_with_retry_after_then_recovers(api: ApiHandle) -> None:
+    async with asyncio.timeout(20), client() as c:
+        first = await c.get(f"{api.url}/outage", params={"down_ms": 300, "status": 503, "retry_after": 2})
+        bare = await c.get(f"{api.url}/outage", params={"down_ms": 300, "status": 429, "retry_after": 0})
+        await asyncio.sleep(0.4)  # the clock started with the scope's first /outage request
+        after = await c.get(f"{api.url}/outage", params={"down_ms": 300})
+        await api.reset()  # a reset starts the outage again
+        again = await c.get(f"{api.url}/outage", params={"down_ms": 300})
+    assert first.status_code == 503 and first.headers["Retry-After"] == "2" and first.json()["retry_after"] == 2
+    assert bare.status_code == 429 and "Retry-After" not in bare.headers
+    assert after.status_code == 200 and after.json() == {"ok": True, "recovered": True}
+    assert again.status_code == 503
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(("path", "param"), [
     ("/delay?ms=-1", "ms"),
     ("/delay?ms=abc", "ms"),
@@ -277,6 +292,10 @@ async def test_the_token_bucket_answers_429_with_retry_after(api: ApiHandle) -> 
     ("/rate?burst=0", "burst"),
     ("/items?n=-1", "n"),
     ("/users/abc", "user_id"),
+    ("/outage?down_ms=-1", "down_ms"),
+    ("/outage?status=404", "status"),
+    ("/outage?status=200", "status"),
+    ("/outage?retry_after=x", "retry_after"),
 ])
 async def test_bad_parameters_get_a_400_naming_the_parameter(api: ApiHandle, path: str, param: str) -> None:
     async with asyncio.timeout(10), client() as c:

@@ -64,7 +64,7 @@ def problems(path: str | Path) -> list[str]:
             continue
         seen.append(ex_id)
         if ex_id not in registered:
-            out.append(f"{name}: exercise {ex_id} has no check in asynclab/grading/checks/")
+            out.append(f"{name}: exercise {ex_id} has no check (asynclab/exercises/<folder>/check.py)")
         if TOP_LEVEL_AWAIT.search(src):
             out.append(f"{name}: exercise cell {ex_id} uses top-level await")
         try:

@@ -1,18 +1,30 @@
-"""Small measuring helpers that every check uses, so verdicts read the same across notebooks."""
+"""Small measuring helpers that every check uses, so verdicts read the same across notebooks.
+
+One copy of each: the re-measure policy, a stopwatch, requiring an async def or a class with
+methods, counting httpx.AsyncClient constructions, waiting until a counter settles, a bounded
+call's outcome, the exceptions inside an exception group. (Locating the learner's line is
+grading/loopwatch.Source.)
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..instruments.loop_monitor import LoopMonitor
 from .reasons import Reason
 from .registry import CheckFailed, fail
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .loopwatch import LoopSampler, Source
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,6 +34,7 @@ R = TypeVar("R")
 # Missed ticks are NOT the measure: on a loaded 2-core machine a healthy loop misses up to
 # ~40% of its 10 ms ticks through scheduling jitter alone, but those gaps are short.
 STALL_SHARE = 0.35
+EXPECTED_LOOP_FREE = f"the loop blocked at most {STALL_SHARE:.0%} of the time (stalls of 50 ms or more)"
 
 # Failures a busy machine can cause on a right answer: a descheduled process, a garbage
 # collection, a neighbour's burst of load. These, and only these, are measured a second time.
@@ -70,6 +83,63 @@ def require_class(module: Any, name: str, *, expected: str, hint: str) -> type:
     return cls
 
 
+def require_methods(cls: type, name: str, methods: Iterable[str], *, reason: Reason = Reason.MISSING_METHOD,
+                    summary: str = "{name} has no {method}().", measured: str = "", expected: str, hint: str) -> None:
+    """A failing verdict for the first of `methods` the learner's class lacks.
+
+    `summary` and `measured` may name `{name}` and `{method}`; `reason` is MISSING_METHOD, or
+    NOT_A_CONTEXT_MANAGER when the methods are __aenter__/__aexit__.
+    """
+    for method in methods:
+        if not hasattr(cls, method):
+            raise fail(reason, summary.format(name=name, method=method),
+                       measured=measured.format(name=name, method=method), expected=expected, hint=hint)
+
+
+def name_blocking_lines(source: Source, report: Any, sampler: LoopSampler | None) -> list[str]:
+    """Readable names for what blocked the loop, by line of the learner's cell: the calls
+    instruments.blocking.find_blocking() saw (`report`, or None) first, then lines `sampler` saw
+    holding the loop ("time.sleep (line 6)", "`sum(...)` (line 9)").
+    """
+    named: list[str] = []
+    lines_named: set[int] = set()
+    for call in list(getattr(report, "calls", [])) + list(getattr(report, "slow_steps", [])):
+        if call.filename != source.path:
+            continue  # the lab's own code, or a library's
+        function = str(call.function)
+        if function.endswith("__exit__"):
+            continue  # closing a psycopg connection: its `with` line is named already by connect
+        if call.kind == "slow-step":
+            function = f"`{source.code(call.lineno)}`"
+        entry = f"{function} ({source.where(call.lineno)})"
+        if entry not in named:
+            named.append(entry)
+        lines_named.add(call.lineno)
+    if sampler is not None:
+        for line, _seconds in sampler.heavy():
+            if line not in lines_named:
+                named.append(f"`{source.code(line)}` ({source.where(line)})")
+                lines_named.add(line)
+    return named
+
+
+def require_context_manager_class(module: Any, name: str) -> type:
+    """The learner's class, or a failing verdict: it must be a class with async __aenter__/__aexit__."""
+    cls = require_class(module, name, expected=f"class {name}: ... with async __aenter__/__aexit__",
+                        hint="Define a class with `async def __aenter__(self)` and `async def __aexit__(self, *exc)`.")
+    require_methods(cls, name, ("__aenter__", "__aexit__"), reason=Reason.NOT_A_CONTEXT_MANAGER,
+                    summary="{name} is not an async context manager.", measured="no {method}",
+                    expected=f"`async with {name}(...) as x:` works",
+                    hint="Give the class `async def __aenter__(self)` (return self) and `async def __aexit__(self, *exc)`.")
+    return cls
+
+
+def entered_or(entered: Any, obj: Any, method: str) -> Any:
+    """What `async with X(...) as x` gave, if it has `method`; else the object itself (a learner's
+    __aenter__ that forgets `return self` is graded on the object, not failed for it)."""
+    return entered if hasattr(entered, method) else obj
+
+
 def loop_health(monitor: LoopMonitor) -> str:
     return (f"loop blocked {monitor.blocked_share:.0%} of {monitor.elapsed:.2f} s, "
             f"longest stall {monitor.longest_stall:.2f} s")
@@ -94,6 +164,124 @@ def unawaited_coroutines() -> Iterator[list[str]]:
         finally:
             gc.collect()
             found.extend(str(w.message) for w in caught if "was never awaited" in str(w.message))
+
+
+def exception_leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, or the exception itself.
+
+    A TaskGroup wraps the error a check asks for in an ExceptionGroup; gather does not. Checks
+    accept either, so they look at the leaves.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for inner in exc.exceptions:
+            out.extend(exception_leaves(inner))
+        return out
+    return [exc]
+
+
+def group_name(exc: BaseException) -> str:
+    """The exception's type, with the types inside a group: "ExceptionGroup(HTTPStatusError)"."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = ", ".join(sorted({type(e).__name__ for e in exception_leaves(exc)}))
+        return f"{type(exc).__name__}({inner})"
+    return type(exc).__name__
+
+
+async def outcome_of(call: Callable[[], Awaitable[T]], *, within: float) -> T | Exception:
+    """What one bounded call of the learner's code gave: its value, or the exception it raised.
+
+    A verdict is then judged from a value, whether the code returned or raised (a TimeoutError
+    after `within` seconds included), so the judging part stays a pure function.
+    """
+    try:
+        async with asyncio.timeout(within):
+            return await call()
+    except Exception as exc:
+        return exc
+
+
+async def poll_until(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], *, within: float,
+                     every: float = 0.05) -> T:
+    """Read a counter (a server's stats, a backend count) until `done(value)` or `within` seconds pass.
+
+    The server sees a cancelled request or a closed connection a little after the client does,
+    so a check waits for the count it wants, and judges the last value if it never comes.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        value = await read()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        await asyncio.sleep(every)
+
+
+async def settled_peak(read: Callable[[], Awaitable[int]], *, enough: Callable[[int], bool], quiet: float = 0.25,
+                       within: float = 3.0, every: float = 0.02) -> int:
+    """The largest count seen while it grows: stops once a non-zero count stays put for `quiet`
+    seconds, once `enough(count)` holds, or after `within` seconds.
+
+    For counting what piles up (backends opened by lookups held on a lock): the peak is exact
+    once nothing new arrives, rather than a sample taken at a lucky moment.
+    """
+    started = last_change = time.monotonic()
+    peak = last = await read()
+    while time.monotonic() - started < within:
+        await asyncio.sleep(every)
+        n = await read()
+        peak = max(peak, n)
+        now = time.monotonic()
+        if n != last:
+            last, last_change = n, now
+        elif (n > 0 and now - last_change >= quiet) or enough(n):
+            break
+    return peak
+
+
+class ClientSpy:
+    """The httpx.AsyncClient objects (subclasses included) constructed while `client_constructions()` ran.
+
+    It keeps them, so a check can ask which stayed open; `forget()` drops them before a check
+    collects garbage to see what the learner's code left behind.
+    """
+
+    def __init__(self) -> None:
+        self.clients: list[httpx.AsyncClient] = []
+
+    @property
+    def created(self) -> int:
+        return len(self.clients)
+
+    @property
+    def still_open(self) -> int:
+        return sum(1 for c in self.clients if not c.is_closed)
+
+    def forget(self) -> None:
+        self.clients.clear()
+
+
+@contextmanager
+def client_constructions() -> Iterator[ClientSpy]:
+    """Count the httpx.AsyncClient objects made while the block runs, by any code however it
+    imported httpx: the constructor is wrapped on the class, and put back on exit.
+
+    A client per request is a connection pool (and an SSL context, ~20 ms of CPU) per request;
+    three notebooks grade that mistake, with this one count.
+    """
+    import httpx
+
+    spy = ClientSpy()
+    original = httpx.AsyncClient.__init__
+
+    def counting_init(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        original(client, *args, **kwargs)
+        spy.clients.append(client)
+
+    httpx.AsyncClient.__init__ = counting_init  # type: ignore[method-assign, assignment]
+    try:
+        yield spy
+    finally:
+        httpx.AsyncClient.__init__ = original  # type: ignore[method-assign]
 
 
 class Stopwatch:

@@ -111,6 +111,11 @@ class Reason(StrEnum):
     NO_METRICS = "no-metrics"
     AUDIT_LOST = "audit-lost"
     SHUTDOWN_HANGS = "shutdown-hangs"
+    RETRY_IMMEDIATE = "retry-immediate"
+    RETRY_AFTER_IGNORED = "retry-after-ignored"
+    RETRY_NO_JITTER = "retry-no-jitter"
+    RETRIED_CLIENT_ERROR = "retried-client-error"
+    OVER_BUDGET = "over-budget"
     READINESS_LATE = "readiness-late"
 
 
@@ -210,5 +215,10 @@ REASON_MEANING: Final[dict[Reason, str]] = {
     Reason.NO_METRICS: "the service's /metrics endpoint did not answer",
     Reason.AUDIT_LOST: "background work accepted before shutdown was lost",
     Reason.SHUTDOWN_HANGS: "the service did not exit after SIGTERM",
+    Reason.RETRY_IMMEDIATE: "failed calls were retried at once, without waiting",
+    Reason.RETRY_AFTER_IGNORED: "a retry came sooner than the partner's Retry-After asked",
+    Reason.RETRY_NO_JITTER: "retries of callers that failed together came back together (no jitter)",
+    Reason.RETRIED_CLIENT_ERROR: "a 4xx answer (the caller's mistake) was retried",
+    Reason.OVER_BUDGET: "retries went past the shared retry budget",
     Reason.READINESS_LATE: "/ready did not fail before the service stopped accepting: traffic kept coming",
 }

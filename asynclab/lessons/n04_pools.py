@@ -6,8 +6,8 @@ private attributes:
 * How many PostgreSQL backends does *this* code hold right now? Tag its connections with an
   `application_name` in the DSN (`tagged_dsn`), then count them in `pg_stat_activity`, once
   (`count_backends`) or continuously while the code runs (`BackendSampler`).
-* Which sockets does this process still hold to the HTTP API (`open_sockets_to`), and which
-  `httpx.AsyncClient` objects were created and never closed (`AsyncClientSpy`)?
+* Which sockets does this process still hold to the HTTP API (`open_sockets_to`)? (Which
+  `httpx.AsyncClient` objects were made and never closed: grading/measure.client_constructions.)
 
     async with BackendSampler(lab.pg.dsn, "repo-1") as sampler:
         await asyncio.gather(*(repo.get_user(i) for i in range(200)))
@@ -19,14 +19,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import httpx
-
-__all__ = ["AsyncClientSpy", "BackendSampler", "count_backends", "open_sockets_to", "per_call_seconds",
+__all__ = ["BackendSampler", "count_backends", "open_sockets_to", "per_call_seconds",
            "tagged_dsn", "unique_tag", "wait_for_backends"]
 
 CHECKER_APP = "asynclab-check"  # application_name of the connection that does the counting
@@ -136,52 +132,6 @@ def open_sockets_to(port: int) -> int:
         if raddr and raddr.port == port and conn.status != psutil.CONN_CLOSE:
             count += 1
     return count
-
-
-class AsyncClientSpy:
-    """Record every `httpx.AsyncClient` created while `watching()` is on; tell which stayed open.
-
-    It wraps `httpx.AsyncClient.__init__` on the class, so clients made by any code, however it
-    imported httpx, are seen. `uninstall()` puts the original back.
-    """
-
-    def __init__(self) -> None:
-        self.clients: list[httpx.AsyncClient] = []
-        self._active = False
-        self._original: Any = None
-
-    def install(self) -> AsyncClientSpy:
-        original = self._original = httpx.AsyncClient.__init__
-        spy = self
-
-        def __init__(client: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
-            original(client, *args, **kwargs)
-            if spy._active:
-                spy.clients.append(client)
-
-        httpx.AsyncClient.__init__ = __init__  # type: ignore[method-assign, assignment]
-        return self
-
-    def uninstall(self) -> None:
-        if self._original is not None:
-            httpx.AsyncClient.__init__ = self._original  # type: ignore[method-assign]
-            self._original = None
-
-    @contextmanager
-    def watching(self) -> Iterator[None]:
-        self._active = True
-        try:
-            yield
-        finally:
-            self._active = False
-
-    @property
-    def created(self) -> int:
-        return len(self.clients)
-
-    @property
-    def still_open(self) -> int:
-        return sum(1 for c in self.clients if not c.is_closed)
 
 
 def per_call_seconds(fn: Any, *, number: int = 5, repeat: int = 5) -> float:

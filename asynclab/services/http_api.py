@@ -49,6 +49,8 @@ ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("GET", "/slow-headers?ms=1000", "send nothing at all for ms, then a fast answer"),
     ("GET", "/capped?limit=10&ms=100", "429 at once when more than limit are in flight"),
     ("GET", "/rate?rps=10&burst=10&ms=0", "token bucket: 429 with Retry-After over the rate"),
+    ("GET", "/outage?down_ms=1000&status=503&retry_after=1&ms=0",
+     "fail with status (and Retry-After) for down_ms after the scope's first /outage, then recover"),
     ("GET", "/items?n=10&ms=0", "a deterministic list of n items"),
     ("GET", "/users/{user_id}?ms=0", "a deterministic user profile; 404 for ids < 1"),
     ("GET", "/_lab/health", "liveness; not counted"),
@@ -69,7 +71,7 @@ class Scope:
     """The counters of one scope. Mutated only on the server's loop, so no locks."""
 
     __slots__ = ("name", "requests", "in_flight", "peak_in_flight", "connections", "disconnects",
-                 "completed", "status", "sequence", "capped", "buckets")
+                 "completed", "status", "sequence", "capped", "buckets", "outage_started")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -87,6 +89,7 @@ class Scope:
         self.status: dict[str, int] = {}
         self.sequence: dict[str, int] = {}
         self.buckets: dict[tuple[float, int], _Bucket] = {}
+        self.outage_started: float | None = None  # loop time of the first /outage request
 
     def next_in_sequence(self, endpoint: str) -> int:
         """Number the id-less requests of an endpoint, so their seeded draws repeat after a reset."""
@@ -272,6 +275,26 @@ async def rate(request: web.Request, scope: Scope) -> web.StreamResponse:
     return _json({"ok": True})
 
 
+async def outage(request: web.Request, scope: Scope) -> web.StreamResponse:
+    """A partner that is down for a while and then recovers: the scripted partner of 08's retries."""
+    down_ms = _int(request, "down_ms", 1000, 0, MAX_MS)
+    status = _int(request, "status", 503, 400, 599)
+    if status != 429 and status < 500:
+        raise BadParam("status", "429 or an integer from 500 to 599", str(status))
+    retry_after = _int(request, "retry_after", 1, 0, 3600)
+    ms = _ms(request)
+    now = asyncio.get_running_loop().time()
+    if scope.outage_started is None:
+        scope.outage_started = now
+    down_for = scope.outage_started + down_ms / 1000 - now
+    if down_for > 0:
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return _json({"error": f"down for {down_for:.3f} s more", "retry_after": retry_after},
+                     status=status, headers=headers)
+    await _sleep_ms(ms)
+    return _json({"ok": True, "recovered": True})
+
+
 def _money(rng: random.Random) -> float:
     return round(rng.uniform(1, 500), 2)
 
@@ -322,6 +345,7 @@ ROUTES: dict[str, Handler] = {
     "/slow-headers": slow_headers,
     "/capped": capped,
     "/rate": rate,
+    "/outage": outage,
     "/items": items,
     "/users/{user_id}": user,
 }
