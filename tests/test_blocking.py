@@ -221,7 +221,7 @@ def test_cells_are_named_in_a_kernel(tmp_path: Path) -> None:
 
 
 def test_learner_files_are_not_library_files() -> None:
-    from asynclab.instruments.blocking import _is_library_file
+    from asynclab.instruments.learner_frames import is_library_file as _is_library_file
 
     assert not _is_library_file(__file__)
     assert not _is_library_file("/tmp/ipykernel_123/456.py")

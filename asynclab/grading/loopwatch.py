@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from ..instruments.blocking import OTHER, classify
+from ..instruments.blocking_report import OTHER, classify
 from .reasons import Reason
 from .registry import CheckFailed, fail
 

@@ -29,260 +29,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import linecache
 import logging
-import os
-import site
 import sys
-import sysconfig
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
+
+from .blocking_report import SLOW_STEP_ADVICE, SLOW_STEP_PHRASE, BlockingCall, BlockingReport, classify
+from .learner_frames import LearnerSite, describe_location, ipython_cells, learner_site
 
 __all__ = ["BlockingCall", "BlockingReport", "find_blocking"]
 
 # blockbuster functions we leave alone: lock waits fire on every contended lock in the kernel's
 # own machinery (print, logging, zmq) and would bury the findings a learner can act on.
 SKIPPED_BLOCKBUSTER = {"threading.Lock.acquire", "threading.Lock.acquire_lock"}
-# Callees that are the lab's or the notebook's plumbing, not the learner's blocking call.
-INFRASTRUCTURE = {"IPython", "ipykernel", "ipywidgets", "comm", "zmq", "jupyter_client", "traitlets", "tornado",
-                  "matplotlib_inline", "debugpy", "asynclab", "logging", "asyncio", "warnings", "linecache",
-                  "traceback", "inspect", "importlib", "_pytest", "pytest", "pluggy", "blockbuster"}
 PSYCOPG_METHODS = [("Connection", "execute"), ("Connection", "commit"), ("Connection", "rollback"),
                    ("Cursor", "execute"), ("Cursor", "executemany"), ("ServerCursor", "execute"),
                    ("ServerCursor", "fetchone"), ("ServerCursor", "fetchmany"), ("ServerCursor", "fetchall")]
-CO_COROUTINE = inspect.CO_COROUTINE
-
-# (name prefix, kind, how to say it, advice); first match wins, names are "module.qualname".
-RULES: list[tuple[str, str, str, str]] = [
-    ("time.sleep", "sleep", "time.sleep called {where}", "use await asyncio.sleep(...)"),
-    ("httpx.", "http", "sync HTTP ({function})", "use httpx.AsyncClient"),
-    ("requests.", "http", "sync HTTP ({function})", "use httpx.AsyncClient (or aiohttp)"),
-    ("urllib3.", "http", "sync HTTP ({function})", "use httpx.AsyncClient (or aiohttp)"),
-    ("urllib.", "http", "sync HTTP ({function})", "use httpx.AsyncClient (or aiohttp)"),
-    ("http.client.", "http", "sync HTTP ({function})", "use httpx.AsyncClient (or aiohttp)"),
-    ("psycopg.", "database", "sync database call ({function})", "use asyncpg or psycopg.AsyncConnection"),
-    ("psycopg2.", "database", "sync database call ({function})", "use asyncpg or psycopg.AsyncConnection"),
-    ("sqlite3.", "database", "sync database call ({function})", "use aiosqlite, or await asyncio.to_thread(...)"),
-    ("socket.", "socket", "blocking socket call ({function})",
-     "use asyncio streams (await asyncio.open_connection(...)) or an async client"),
-    ("ssl.", "socket", "blocking socket call ({function})",
-     "use asyncio streams (await asyncio.open_connection(...)) or an async client"),
-    ("subprocess.", "process", "blocking subprocess call ({function})",
-     "use await asyncio.create_subprocess_exec(...)"),
-    ("builtins.input", "input", "input() called {where}",
-     "don't read stdin on the loop: await asyncio.to_thread(input)"),
-    ("io.", "file", "blocking file I/O ({function})", "use await asyncio.to_thread(...) for file work"),
-    ("os.", "file", "blocking file I/O ({function})", "use await asyncio.to_thread(...) for file work"),
-    ("pathlib.", "file", "blocking file I/O ({function})", "use await asyncio.to_thread(...) for file work"),
-    ("shutil.", "file", "blocking file I/O ({function})", "use await asyncio.to_thread(...) for file work"),
-]
-OTHER = ("other", "blocking call ({function})", "move it off the loop: await asyncio.to_thread(...)")
-SLOW_STEP_PHRASE = "slow step ({function}) blocked the loop for about {seconds:.2f} s"
-SLOW_STEP_ADVICE = ("no known blocking call was seen: CPU work or a C extension? "
-                    "move it off the loop with await asyncio.to_thread(...) or a process pool")
-
-
-def classify(function: str) -> tuple[str, str, str]:
-    """(kind, phrase template, advice) for a function name such as "httpx.Client.get"."""
-    for prefix, kind, phrase, advice in RULES:
-        if function == prefix or function.startswith(prefix):
-            return kind, phrase, advice
-    return OTHER
-
-
-@dataclass
-class BlockingCall:
-    """One finding: what blocked the loop, where in the learner's code, and what to use instead."""
-
-    function: str
-    kind: str
-    location: str
-    advice: str
-    filename: str
-    lineno: int
-    cell: int | None = None
-    in_coroutine: bool = True
-    count: int = 1
-    seconds: float = 0.0
-    phrase: str = "{function}"
-    #: Every function seen blocking on this line for this reason, e.g. psycopg.connect and the
-    #: psycopg.Connection.__exit__ that commits at the end of `with psycopg.connect(...) as conn:`.
-    functions: list[str] = field(default_factory=list)
-
-    @property
-    def code(self) -> str:
-        """The learner's line of code (IPython registers cell sources with linecache)."""
-        return linecache.getline(self.filename, self.lineno).strip()
-
-    @property
-    def message(self) -> str:
-        where = "inside a coroutine" if self.in_coroutine else "on the event loop"
-        what = self.phrase.format(function=self.function, where=where, seconds=self.seconds)
-        return f"{what} at {self.location}: {self.advice}"
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class BlockingReport:
-    """What `find_blocking()` found. `calls`: recognised blocking calls; `slow_steps`: loop steps
-    that ran too long without one (debug mode, async form only)."""
-
-    def __init__(self) -> None:
-        self.calls: list[BlockingCall] = []
-        self.slow_steps: list[BlockingCall] = []
-
-    @property
-    def findings(self) -> list[BlockingCall]:
-        return self.calls + self.slow_steps
-
-    def functions(self) -> set[str]:
-        """Every blocking function seen, e.g. {"time.sleep", "httpx.get"}."""
-        return {name for c in self.calls for name in c.functions}
-
-    def kinds(self) -> set[str]:
-        return {c.kind for c in self.findings}
-
-    def summary(self) -> str:
-        """Several lines a learner can act on; one line when nothing blocked."""
-        if not self.findings:
-            return "No blocking calls found on the event loop."
-        n = len(self.findings)
-        lines = [f"Found {n} blocking call{'s' if n != 1 else ''} on the event loop:"]
-        for f in self.findings:
-            if f.kind == "slow-step":
-                lines.append(f"  - {f.message}")
-            else:
-                lines.append(f"  - {f.message} ({f.count} call{'s' if f.count != 1 else ''}, {f.seconds:.2f} s)")
-            if f.code:
-                lines.append(f"      {f.code}")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def __repr__(self) -> str:
-        return f"<BlockingReport {len(self.calls)} calls, {len(self.slow_steps)} slow steps>"
-
-
-# -- where is the learner's code? -------------------------------------------------------------
-def _library_dirs() -> tuple[str, ...]:
-    dirs: set[str] = set()
-    paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if paths.get(key):
-            dirs.add(paths[key])
-    try:
-        dirs.update(site.getsitepackages())
-        dirs.add(site.getusersitepackages())
-    except Exception:  # some embedded interpreters lack these
-        pass
-    dirs.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the asynclab package
-    out = set()
-    for d in dirs:
-        for variant in (d, os.path.realpath(d)):
-            out.add(variant.rstrip(os.sep) + os.sep)
-    return tuple(sorted(out))
-
-
-_LIBRARY_DIRS = _library_dirs()
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_library_file(filename: str) -> bool:
-    if filename.startswith("<"):  # "<frozen ...>" is the stdlib; "<ipython-input-...>", "<string>" are code a user ran
-        return filename.startswith("<frozen")
-    if any(part in filename for part in (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")):
-        return True
-    return filename.startswith(_LIBRARY_DIRS) or os.path.realpath(filename).startswith(_LIBRARY_DIRS)
-
-
-def _ipython_cells() -> dict[str, int]:
-    shell_mod = sys.modules.get("IPython")
-    if shell_mod is None:
-        return {}
-    try:
-        shell = shell_mod.get_ipython()
-        return dict(getattr(getattr(shell, "compile", None), "_filename_map", None) or {})
-    except Exception:
-        return {}
-
-
-def _module_path(frame: FrameType) -> str:
-    """ "httpx.Client.get" for a frame of httpx._client.Client.get: public module part + qualname."""
-    module = str(frame.f_globals.get("__name__") or "")
-    public: list[str] = []
-    for part in module.split("."):
-        if part.startswith("_"):
-            break
-        public.append(part)
-    qualname = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
-    # Prefer the name the learner typed: psycopg.Connection rather than psycopg.connection.Connection.
-    head = qualname.split(".")[0]
-    defined = frame.f_globals.get(head)
-    for i in range(1, len(public)):
-        package = sys.modules.get(".".join(public[:i]))
-        if defined is not None and getattr(package, head, None) is defined:
-            public = public[:i]
-            break
-    return ".".join([*public, qualname]) if public else qualname
-
-
-@dataclass
-class _Site:
-    filename: str
-    lineno: int
-    callee: str | None  # the function the learner's line called, if it is Python code
-    infrastructure: bool
-    in_coroutine: bool
-    frame_id: tuple[int, int]
-
-
-def _learner_site(start: FrameType | None) -> _Site | None:
-    """The innermost frame of the learner's code on this stack, and what it called."""
-    callee: FrameType | None = None
-    frame: FrameType | None = start
-    while frame is not None:
-        if not _is_library_file(frame.f_code.co_filename):
-            break
-        callee, frame = frame, frame.f_back
-    if frame is None:
-        return None
-    module = str(callee.f_globals.get("__name__") or "") if callee is not None else ""
-    top = module.split(".")[0]
-    # The lab's own machinery is infrastructure; the lessons' workloads are what learners call.
-    infrastructure = top in INFRASTRUCTURE and not module.startswith("asynclab.lessons")
-    in_coroutine, depth = False, 0
-    f: FrameType | None = frame
-    while f is not None and depth < 50:
-        if not _is_library_file(f.f_code.co_filename) and f.f_code.co_flags & CO_COROUTINE:
-            in_coroutine = True
-            break
-        f, depth = f.f_back, depth + 1
-    return _Site(frame.f_code.co_filename, frame.f_lineno, _module_path(callee) if callee is not None else None,
-                 infrastructure, in_coroutine, (id(frame), frame.f_lasti))
-
-
-def _location(filename: str, lineno: int, cells: dict[str, int]) -> tuple[str, int | None]:
-    if filename == "<unknown>":
-        return "an unknown line (no sample: the code held the GIL)", None
-    cell = cells.get(filename)
-    if cell is not None:
-        return f"cell {cell}, line {lineno}", cell
-    try:
-        rel = os.path.relpath(filename)
-        shown = rel if not rel.startswith("..") else filename
-    except ValueError:  # another drive on Windows
-        shown = filename
-    return f"{shown}:{lineno}", None
-
 
 # -- recording ---------------------------------------------------------------------------------
 class _Busy(threading.local):
@@ -331,18 +99,18 @@ class _Finder:
         self._index: dict[tuple[str, str, int], BlockingCall] = {}
         self._last_site: dict[tuple[str, str, int], tuple[int, int]] = {}
         self._intervals: list[tuple[float, float]] = []
-        self._samples: deque[tuple[float, _Site | None]] = deque(maxlen=50_000)
+        self._samples: deque[tuple[float, LearnerSite | None]] = deque(maxlen=50_000)
         self._loop_thread = threading.get_ident()
         self._stop_sampler = threading.Event()
 
     # -- findings ---------------------------------------------------------------------------
-    def _site(self, frame: FrameType | None) -> _Site | None:
-        site_ = _learner_site(frame)
+    def _site(self, frame: FrameType | None) -> LearnerSite | None:
+        site_ = learner_site(frame)
         if site_ is None or site_.infrastructure:
             return None
         return site_
 
-    def _record(self, patched: str, site_: _Site, started: float, ended: float) -> None:
+    def _record(self, patched: str, site_: LearnerSite, started: float, ended: float) -> None:
         function = patched
         if site_.callee is not None and classify(site_.callee)[0] != "other":
             function = site_.callee  # "httpx.Client.get" says more than "socket.socket.connect"
@@ -351,7 +119,7 @@ class _Finder:
         self._add(self.report.calls, function, site_, ended - started)
         self._intervals.append((started, ended))
 
-    def _add(self, bucket: list[BlockingCall], function: str, site_: _Site, seconds: float,
+    def _add(self, bucket: list[BlockingCall], function: str, site_: LearnerSite, seconds: float,
              kind: str | None = None, phrase: str | None = None, advice: str | None = None) -> None:
         k, p, a = classify(function)
         kind = kind or k
@@ -361,8 +129,8 @@ class _Finder:
             finding = self._index.get(key)
             if finding is None:
                 if site_.filename not in self._cells:
-                    self._cells = _ipython_cells()
-                location, cell = _location(site_.filename, site_.lineno, self._cells)
+                    self._cells = ipython_cells()
+                location, cell = describe_location(site_.filename, site_.lineno, self._cells)
                 finding = BlockingCall(function, kind, location, advice or a, site_.filename, site_.lineno, cell,
                                        site_.in_coroutine, count=0, phrase=phrase or p)
                 self._index[key] = finding
@@ -395,11 +163,11 @@ class _Finder:
         window = [(t, s) for t, s in list(self._samples) if start <= t <= end]
         if not window:  # the sampler never got the GIL: a C call held it, or a garbage collection ran
             if seconds >= 10 * self.slow_callback_duration:
-                self._add(self.report.slow_steps, "code that held the GIL", _Site("<unknown>", 0, None, False, True,
+                self._add(self.report.slow_steps, "code that held the GIL", LearnerSite("<unknown>", 0, None, False, True,
                           (0, 0)), seconds, kind="slow-step", phrase=SLOW_STEP_PHRASE, advice=SLOW_STEP_ADVICE)
             return
         charged: dict[tuple[str, int], float] = {}
-        sites: dict[tuple[str, int], _Site] = {}
+        sites: dict[tuple[str, int], LearnerSite] = {}
         previous = start
         for t, site_ in window:
             weight = min(t - previous, 4 * self.sample_interval)
