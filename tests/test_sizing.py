@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from asynclab.tools.sizing import MB, Sample, _slot_of, _summarise
+from asynclab.tools.session_costs import slot_of
+from asynclab.tools.sizing import MB, Sample, _summarise
 
 
 def _sample(t: float, cpu: float, pss_mb: float = 100, rss_mb: float = 150, procs: int = 5) -> Sample:
@@ -32,4 +33,4 @@ def test_samples_after_the_last_cell_or_without_processes_are_left_out() -> None
 
 def test_the_slot_is_read_from_the_socket_folder_not_the_base_folder() -> None:
     dsn = "postgresql://asynclab@/asynclab?host=/tmp/asynclab-sizing-pg-42x/pg-3&port=5432"
-    assert _slot_of(dsn) == "pg-3"
+    assert slot_of(dsn) == "pg-3"
