@@ -32,12 +32,12 @@ from typing import Any, TypeVar
 import httpx
 
 from ...errors import ServiceUnavailable
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.measure import require_coroutine_function
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...services.api_client import ApiHandle
-from ..layout import ROOT as EXERCISES
-from ..measure import require_coroutine_function
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 T = TypeVar("T")
 
