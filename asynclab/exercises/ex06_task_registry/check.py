@@ -45,6 +45,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.measure import require_class, require_coroutine_function
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...lessons.n06_background_tasks import (
     WorkerLab,
@@ -55,10 +59,6 @@ from ...lessons.n06_background_tasks import (
     open_pool,
     recording_logger,
 )
-from ..layout import ROOT as EXERCISES
-from ..measure import require_class, require_coroutine_function
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 # -- 06-task-registry -------------------------------------------------------------------------
 
