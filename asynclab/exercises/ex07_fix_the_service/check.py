@@ -49,6 +49,9 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ...grading.layout import ROOT as EXERCISES
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...lab import Lab
 from ...lessons.capstone import (
     AppProcess,
@@ -63,9 +66,6 @@ from ...lessons.capstone import (
     unused_healthy_ids,
     user_path,
 )
-from ..layout import ROOT as EXERCISES
-from ..reasons import Reason
-from ..registry import Verdict, exercise, fail, passed
 
 CLIENTS = 200
 # A burst the bounded app can serve well within its deadline (BURST / POOL_LIMIT rounds of the
