@@ -1,12 +1,12 @@
-"""Checks for notebook 07 · Capstone: a service that holds under load.
+"""The check of 07-fix-the-service: a service that holds under load (notebook 07 · Capstone).
 
-`07-fix-the-service` runs the learner's `create_app(settings)` under uvicorn in a child process
-(`AppProcess`, the same runner the notebook uses), puts the lab's load generator on it, and
-judges only what can be seen from outside: the answers and their latencies, the app's own
-`/metrics` heartbeat, the partner's counters (a scoped lab API: requests, peak in flight, TCP
-connections, disconnects) and the audit rows in PostgreSQL after a SIGTERM.
+It runs the learner's `create_app(settings)` under uvicorn in a child process (`AppProcess`, the
+same runner the notebook uses), puts the lab's load generator on it, and judges only what can be
+seen from outside: the answers and their latencies, the app's own `/metrics` heartbeat, the
+partner's counters (a scoped lab API: requests, peak in flight, TCP connections, disconnects) and
+the audit rows in PostgreSQL after a SIGTERM.
 
-Three phases, and the first property that fails names the mistake:
+Three phases, and the first property that fails names the mistake (judge.py words each verdict):
 
 1. **Burst**: BURST (60) requests at once, all for users the partner answers.
    * the partner never had 2 calls in flight at once, and the app made no more httpx clients than
@@ -29,8 +29,9 @@ Three phases, and the first property that fails names the mistake:
    soon as it is answered. The app must exit within 8 s -> "shutdown-hangs", and every profile
    answered in that burst must have its audit row -> "audit-lost".
 
-Before all that: the app must start ("app-did-not-start"), answer GET /users/7 with the right
-profile ("wrong-result") and keep its /metrics ("no-metrics").
+Before all that: create_app must be a function ("not-a-factory"), the app must start
+("app-did-not-start"), answer GET /users/7 at all ("no-answer") and with the right profile
+("wrong-result"), and keep its /metrics ("no-metrics").
 
 Noise: p99 and loop lag are judged with wide margins. A run that fails only on those
 ("loop-blocked", "p99-too-high") is run once more, whole, by the worker (measure.remeasure, the
@@ -45,13 +46,11 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
-from ...grading.layout import ROOT as EXERCISES
-from ...grading.reasons import Reason
-from ...grading.registry import Verdict, exercise, fail, passed
+from ...grading.registry import Verdict, exercise, passed
 from ...lab import Lab
 from ...lessons.capstone import (
     AppProcess,
@@ -66,33 +65,38 @@ from ...lessons.capstone import (
     unused_healthy_ids,
     user_path,
 )
+from .judge import (
+    CLIENT_TIMEOUT,
+    DEADLINE,
+    POOL_LIMIT,
+    STOP_GRACE,
+    Burst,
+    Smoke,
+    Steady,
+    did_not_start,
+    group_answers,
+    judge_answered,
+    judge_audit,
+    judge_burst,
+    judge_connections,
+    judge_factory,
+    judge_shutdown,
+    judge_smoke,
+    judge_steady,
+)
 
 CLIENTS = 200
 # A burst the bounded app can serve well within its deadline (BURST / POOL_LIMIT rounds of the
 # partner's 50 ms), yet more calls than pool_limit, so an unbounded app shows itself.
 BURST = 60
-# Longer than a healthy partner call ever takes here, even on one busy core (0.1-0.4 s). A deadline
-# a correct app misses for healthy calls makes it cancel calls inside httpx's pool, and httpcore
-# 1.0.9 loses a pool slot to some of those cancellations (encode/httpcore#1093): after ten, every
-# call waits for a slot that never frees and every answer is 503. That was the grader's "cliff".
-DEADLINE = 1.0
-POOL_LIMIT = 10
 # The user read and the audit write share the app's PostgreSQL pool, outside the deadline. On a busy
 # core each query takes longer, and a pool of 5 then queues requests for seconds.
 DB_POOL_SIZE = 10
 AUDIT_DELAY = 0.5  # long enough that fire-and-forget audits are still pending at SIGTERM
 STEADY_RATE = 50  # requests/s from the 200 clients: a sixth of what the fixed app manages here
 STEADY_SECONDS = 3.0
-# A request with no answer after this is "no answer". Four times the deadline: a correct app on a
-# busy core also waits for its PostgreSQL pool, outside the deadline, and that must not read as a
-# missing deadline. An app without one never answers the users whose partner profile hangs.
-CLIENT_TIMEOUT = 4.0
-P99_MARGIN = 0.6  # p99 must stay within DEADLINE + P99_MARGIN
-LAG_LIMIT = 1.0  # seconds: the longest the app's loop may be late during steady traffic
-BLOCKED_SHARE = 0.35  # ... and the share of time it may spend stalled
-HEALTHY_OK = 0.5  # at least this share of healthy users must get 200 in steady traffic (a broken handler: ~0)
 LAST_BURST = 30
-STOP_GRACE = 8.0
+SMOKE_USER = 7
 
 
 def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
@@ -101,13 +105,9 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
                             pool_limit=POOL_LIMIT, audit_delay=AUDIT_DELAY, db_pool_size=DB_POOL_SIZE)
 
 
-@exercise(str(EXERCISES / "ex07_fix_the_service" / "check.py"))  # hints, deadline: exercise.toml
+@exercise(__file__)
 async def check_service(module: ModuleType, lab: Lab) -> Verdict:
-    factory = module.create_app
-    if not callable(factory):
-        raise fail(Reason.NOT_A_FACTORY, "create_app is not a function.",
-                   measured=f"create_app is a {type(factory).__name__}",
-                   expected="def create_app(settings: dict) -> FastAPI", hint="Keep the name and the signature.")
+    judge_factory(module.create_app)
     api = lab.api.scoped()
     settings = settings_for(api.url, lab.pg.dsn)
     folder = getattr(module, "__file__", None)
@@ -116,74 +116,46 @@ async def check_service(module: ModuleType, lab: Lab) -> Verdict:
         app = await AppProcess.start(f"{module.__name__}:create_app", settings, app_dir=app_dir, timeout=25,
                                      graceful_timeout=5.0)
     except AppStartError as exc:
-        raise fail(Reason.APP_DID_NOT_START, "your app did not start under uvicorn.",
-                   measured=_last_line(exc.log) or str(exc),
-                   expected="create_app(settings) returns a FastAPI app whose lifespan starts",
-                   hint="Call create_app(settings) in the notebook and read the error; a failing lifespan startup "
-                        "(a wrong DSN key, an await outside async code) stops uvicorn.") from None
+        raise did_not_start(_last_line(exc.log) or str(exc)) from None
     try:
-        return await _judge(app, api, lab, settings)
+        return await _phases(app, api, lab, settings)
     finally:
         await app.kill()
         app.cleanup()
 
 
-async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) -> Verdict:
-    await _smoke(app, lab, settings)
+async def _phases(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) -> Verdict:
+    assert partner_kind(settings, SMOKE_USER) == "ok"  # the smoke test asks for a user the partner answers
+    judge_smoke(await _smoke(app, lab))
 
     # 1. Burst ------------------------------------------------------------------------------
     burst = await run_load(app.url, clients=BURST, requests=BURST, path_fn=healthy_user_path(settings),
                            timeout=CLIENT_TIMEOUT, progress=False, label="burst")
     # Clients first: a blocked app answers /metrics only between two requests, when every client it
-    # made has made its call. An app with many more clients than calls is busy building clients.
+    # made has made its call.
     clients = await _clients_created(app)
-    stats = await api.stats()
-    partner = _partner_text(stats)
-    one_at_a_time = clients is None or clients <= int(stats["requests"]) + 2
-    if int(stats["peak_in_flight"]) <= 1 and one_at_a_time:
-        raise fail(Reason.LOOP_BLOCKED, f"{BURST} clients were waiting at once, but your app called the partner one "
-                   "request at a time: each request blocked the event loop until its partner call was over.",
-                   measured=f"{burst.ok} of {BURST} answered within {CLIENT_TIMEOUT} s; {partner}; "
-                            f"app loop lag up to {burst.loop_lag:.1f} s",
-                   expected="many partner calls in flight at once (up to pool_limit), a loop that keeps ticking",
-                   hint="Look for a blocking call in the handler: httpx.get / httpx.Client, psycopg.connect, "
-                        "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.")
-    _judge_connections(stats, clients, burst.partner_connections_max or 0, phase=f"a burst of {BURST} requests")
+    judge_burst(Burst(BURST, burst.ok, burst.loop_lag, await api.stats(), clients, burst.partner_connections_max or 0))
 
     # 2. Steady traffic with a flaky partner ------------------------------------------------------
-    steady = await _steady(app)
-    problem = _steady_problem(steady, settings)
-    if problem is not None:  # a timing failure is measured again by the worker (remeasure), whole
-        _fail_steady(problem, steady, settings, app)
+    steady = await run_load(app.url, clients=CLIENTS, duration=STEADY_SECONDS, rate=STEADY_RATE, path_fn=user_path,
+                            timeout=CLIENT_TIMEOUT, progress=False, label="steady")
+    judge_steady(_steady(steady, settings, app))  # a timing failure is measured again by the worker (remeasure), whole
     stats = await api.stats()
     held = max(burst.partner_connections_max or 0, steady.partner_connections_max or 0)
-    _judge_connections(stats, await _clients_created(app), held, phase="the burst and steady traffic")
+    judge_connections(stats, await _clients_created(app), held, phase="the burst and steady traffic")
 
     # 3. Shutdown under traffic ----------------------------------------------------------------
     # The last burst asks for users nobody asked for before, so their audit rows can only come from
     # it (a request the load generator gave up on earlier may still be answered, and audited, later).
-    used = {7, *(path_user(r.path) for report in (burst, steady) for r in report.results)}
+    used = {SMOKE_USER, *(path_user(r.path) for report in (burst, steady) for r in report.results)}
     last_ids = unused_healthy_ids(settings, used, LAST_BURST)
     last = await run_load(app.url, clients=LAST_BURST, requests=LAST_BURST, path_fn=lambda i: f"/users/{last_ids[i]}",
                           timeout=CLIENT_TIMEOUT, progress=False, metrics_path=None)
     stop = await app.stop(grace=STOP_GRACE)
-    if not stop.graceful:
-        raise fail(Reason.SHUTDOWN_HANGS, f"after SIGTERM your app had not exited {STOP_GRACE:.0f} s later.",
-                   measured=f"killed after {stop.seconds:.1f} s", expected="exit within a few seconds of SIGTERM",
-                   hint="The lifespan's shutdown (after `yield`) must end: wait for pending audit tasks with a timeout "
-                        "(`asyncio.wait(pending, timeout=5)`), cancel the ones still pending, then let the client "
-                        "and the pool close.")
+    judge_shutdown(stop.graceful, stop.seconds)
     answered = [path_user(r.path) for r in last.results if r.status == 200]
     rows = await count_audit_events(lab.pg.dsn, settings["run_id"], user_ids=answered)
-    lost = len(answered) - rows
-    if lost > 0:
-        raise fail(Reason.AUDIT_LOST, f"{lost} of the {len(answered)} profile views answered just before SIGTERM have no "
-                   "audit event: their tasks were still pending when the app shut down, and were dropped.",
-                   measured=f"{rows} audit rows for the {len(answered)} views answered in the last burst "
-                            f"({settings['audit_delay']} s audit delay), then SIGTERM",
-                   expected="one audit row per answered request, after a graceful shutdown",
-                   hint="Keep a strong reference to every audit task (a set, or a TaskGroup owned by the lifespan) "
-                        "and wait for them after `yield`, before the pool closes.")
+    judge_audit(len(answered), rows, settings["audit_delay"])
     return passed(f"under {CLIENTS} clients p99 stayed within the deadline, failures answered 503, the loop kept "
                   "ticking, the partner saw at most pool_limit calls, and no audit event was lost.",
                   measured=f"steady p50 {steady.p50:.3f} s, p99 {steady.p99:.3f} s (deadline {DEADLINE} s); "
@@ -192,11 +164,10 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
                            f"{rows} of the last {len(answered)} views audited")
 
 
-async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
+async def _smoke(app: AppProcess, lab: Lab) -> Smoke:
     import asyncpg
 
-    user_id = 7
-    assert partner_kind(settings, user_id) == "ok"
+    user_id = SMOKE_USER
     # A fresh connection for each request: an app that fails with a 500 may close the one it used.
     async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT * 2, trust_env=False) as client:
         try:
@@ -208,14 +179,10 @@ async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
         try:
             response = await client.get(f"{app.url}/users/{user_id}")
         except httpx.HTTPError as exc:
-            raise fail(Reason.NO_ANSWER, f"GET /users/{user_id} got no answer.", measured=f"{type(exc).__name__}",
-                       expected="a JSON profile within a second", hint="Call your handler from the notebook first.") \
-                from None
-    if not isinstance(metrics, dict) or "loop" not in metrics:
-        raise fail(Reason.NO_METRICS, "GET /metrics did not answer with the service's metrics.",
-                   expected="`add_metrics(app, settings)` called in create_app",
-                   hint="Keep the line `add_metrics(app, settings)` after `app = FastAPI(...)`: the check reads the "
-                        "app's loop lag there.")
+            error: str | None = type(exc).__name__
+        else:
+            error = None
+    judge_answered(user_id, error)
     conn = await asyncpg.connect(lab.pg.dsn)
     try:
         row = await conn.fetchrow("SELECT id, name, tier FROM users WHERE id = $1", user_id)
@@ -226,90 +193,18 @@ async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
         body = response.json()
     except ValueError:
         body = None
-    if response.status_code != 200 or not isinstance(body, dict) or any(body.get(k) != v for k, v in want.items()):
-        detail = _last_line(app.log_tail()) if response.status_code >= 500 else ""
-        raise fail(Reason.WRONG_RESULT, f"GET /users/{user_id} did not answer the user's profile.",
-                   measured=f"HTTP {response.status_code}: {response.text[:160]}" + (f" ({detail})" if detail else ""),
-                   expected=f"HTTP 200 with at least {want}",
-                   hint="Your handler raised (the app's log line is quoted above): call create_app(settings) in the "
-                        "notebook and try it." if response.status_code >= 500 else
-                        "Answer the row from PostgreSQL plus the partner's `score`, as the starter did.")
+    log_line = _last_line(app.log_tail()) if response.status_code >= 500 else ""
+    return Smoke(metrics, response.status_code, response.text, body, want, log_line)
 
 
-async def _steady(app: AppProcess) -> LoadReport:
-    return await run_load(app.url, clients=CLIENTS, duration=STEADY_SECONDS, rate=STEADY_RATE, path_fn=user_path,
-                          timeout=CLIENT_TIMEOUT, progress=False, label="steady")
-
-
-def _kinds(report: LoadReport, settings: dict[str, Any]) -> dict[str, list[Any]]:
-    groups: dict[str, list[Any]] = {"ok": [], "hang": [], "fail": []}
-    for r in report.results:
-        groups[partner_kind(settings, int(r.path.rsplit("/", 1)[1]))].append(r)
-    return groups
-
-
-def _steady_problem(report: LoadReport, settings: dict[str, Any]) -> str | None:
-    blocked = report.loop_blocked_share or 0.0
-    if report.loop_lag > LAG_LIMIT or blocked > BLOCKED_SHARE or report.probes_unanswered >= 3:
-        return "loop-blocked"
-    groups = _kinds(report, settings)
-    # The deadline's job is the partner that hangs: those requests must all be answered. A healthy
-    # request without an answer is an overloaded machine, judged with the healthy share below.
-    if any(r.status is None for r in groups["hang"]):
-        return "no-deadline"
-    if any(r.status != 503 for r in groups["hang"] + groups["fail"]):
-        return "wrong-status"
-    healthy = groups["ok"]
-    if healthy and sum(1 for r in healthy if r.status == 200) < HEALTHY_OK * len(healthy):
-        return "wrong-status"
-    if report.p99 > DEADLINE + P99_MARGIN:
-        return "p99-too-high"
-    return None
-
-
-def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app: AppProcess) -> NoReturn:
-    groups = _kinds(report, settings)
-    load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s"
-    if problem == "loop-blocked":
-        blocked = report.loop_blocked_share
-        raise fail(Reason.LOOP_BLOCKED, "your app's event loop stalled under steady traffic.",
-                   measured=f"loop lag up to {report.loop_lag:.2f} s, stalled "
-                            f"{0 if blocked is None else blocked:.0%} of the time, {report.probes_unanswered} of "
-                            f"{len(report.probes)} /metrics reads unanswered ({load})",
-                   expected=f"lag under {LAG_LIMIT} s, stalled under {BLOCKED_SHARE:.0%}",
-                   hint="Something still runs synchronously on the loop for every request: a sync driver, "
-                        "time.sleep, or building a client (an SSL context) per request.")
-    if problem == "no-deadline":
-        silent = [r for r in report.results if r.status is None]
-        hanging = sum(1 for r in groups["hang"] if r.status is None)
-        raise fail(Reason.NO_DEADLINE, f"{hanging} of the {len(groups['hang'])} requests for users whose partner profile "
-                   f"hangs got no answer within {CLIENT_TIMEOUT:g} s ({len(silent)} of {report.sent} requests in all).",
-                   measured=f"p99 {report.p99:.2f} s; {report.errors}",
-                   expected=f"every request answered within the deadline ({DEADLINE} s) plus a little",
-                   hint="Nothing limits how long your app waits for the partner. Wrap the call in "
-                        "`async with asyncio.timeout(settings['deadline']):` and answer 503 when it expires.")
-    if problem == "wrong-status":
-        bad = [r for r in groups["hang"] + groups["fail"] if r.status != 503]
-        if bad:
-            seen: dict[str, int] = {}
-            for r in bad:
-                seen[str(r.status)] = seen.get(str(r.status), 0) + 1
-            detail = _last_line(app.log_tail()) if any(r.status == 500 for r in bad) else ""
-            raise fail(Reason.WRONG_STATUS, f"{len(bad)} requests whose partner call failed or hung did not answer 503.",
-                       measured=f"their answers: {seen}" + (f"; app log: {detail}" if detail else ""),
-                       expected="503 Service Unavailable for a partner that fails or misses the deadline",
-                       hint="Catch TimeoutError and httpx.HTTPError (raise_for_status raises HTTPStatusError) around "
-                            "the partner call and `raise HTTPException(status_code=503)`.")
-        healthy = groups["ok"]
-        good = sum(1 for r in healthy if r.status == 200)
-        raise fail(Reason.WRONG_STATUS, f"only {good} of {len(healthy)} requests for healthy users got 200.",
-                   measured=f"answers: {report.status}", expected=f"at least {HEALTHY_OK:.0%} of them 200",
-                   hint="Is the deadline or the semaphore too tight, or does the handler fail for healthy users?")
-    raise fail(Reason.P99_TOO_HIGH, "p99 latency was well above the deadline.",
-               measured=f"p50 {report.p50:.3f} s, p99 {report.p99:.3f} s ({load})",
-               expected=f"p99 at most {DEADLINE} s + {P99_MARGIN} s",
-               hint="Is the deadline around the whole partner call (waiting for a free slot included)? Is something "
-                    "slow on the response path, like waiting for the audit write?")
+def _steady(report: LoadReport, settings: dict[str, Any], app: AppProcess) -> Steady:
+    answers = group_answers((partner_kind(settings, int(r.path.rsplit("/", 1)[1])), r.status) for r in report.results)
+    failing = answers["hang"] + answers["fail"]
+    return Steady(load=f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s", answers=answers,
+                  loop_lag=report.loop_lag, blocked_share=report.loop_blocked_share,
+                  probes_unanswered=report.probes_unanswered, probes=len(report.probes), p50=report.p50, p99=report.p99,
+                  status=report.status, errors=report.errors,
+                  log_line=_last_line(app.log_tail()) if 500 in failing else "")
 
 
 async def _clients_created(app: AppProcess) -> int | None:
@@ -320,48 +215,6 @@ async def _clients_created(app: AppProcess) -> int | None:
             return int(data["partner"]["http_clients_created"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return None
-
-
-def _judge_connections(stats: dict[str, Any], clients: int | None, held: int, *, phase: str) -> None:
-    """`held`: most connections the app's process held open to the partner at one /metrics read."""
-    requests, connections = int(stats["requests"]), int(stats["connections"])
-    peak, cancelled = int(stats["peak_in_flight"]), int(stats["disconnects"])
-    measured = f"during {phase}: {_partner_text(stats)}; your app held up to {held} connections open to it at once"
-    if clients is not None:
-        measured += f"; your app made {clients} httpx client(s)"
-        per_request = clients > 3 and clients >= 0.5 * requests
-    else:  # the app could not say: judge by the connections alone
-        per_request = connections > 3 * POOL_LIMIT and connections >= 0.5 * requests
-    if per_request:
-        raise fail(Reason.CLIENT_PER_REQUEST, "your app made a new HTTP client, and opened a new connection to the "
-                   "partner, for almost every call.", measured=measured,
-                   expected=f"one client for the app's lifetime, at most pool_limit={POOL_LIMIT} connections",
-                   hint="Create ONE httpx.AsyncClient in the lifespan (with httpx.Limits) and use it in every request. "
-                        "Each new client also builds an SSL context: CPU work that stalls the loop.")
-    # Either sign: more calls in flight than the limit, or more connections open at once than a pool
-    # of pool_limit can hold (on a slow core an unbounded app may start its calls too slowly to
-    # overlap, but its pool still keeps more than pool_limit connections alive).
-    if peak > POOL_LIMIT or held > POOL_LIMIT:
-        raise fail(Reason.UNBOUNDED_DOWNSTREAM, f"the partner had up to {peak} of your calls in flight at once, over up "
-                   f"to {held} connections open at once.",
-                   measured=measured,
-                   expected=f"at most pool_limit={POOL_LIMIT} at once",
-                   hint="Bound the calls: an asyncio.Semaphore(settings['pool_limit']) around the partner call, and "
-                        "httpx.Limits(max_connections=n, max_keepalive_connections=n) on the client.")
-    # A deadline that cancels a call also closes its connection (it cannot be reused mid-answer), and
-    # one cancelled while connecting leaves a connection the server counted but never used. So each
-    # cancelled call may cost a new connection or two. Anything well beyond that is churn.
-    if connections > POOL_LIMIT + 2 * cancelled + 5:
-        raise fail(Reason.CONNECTION_CHURN, "your app kept opening new connections to the partner instead of "
-                   "reusing its pool.", measured=measured,
-                   expected=f"about pool_limit={POOL_LIMIT}, plus a new one for each cancelled call",
-                   hint="Set max_keepalive_connections equal to max_connections: httpx closes idle connections beyond "
-                        "the keep-alive limit and opens new ones.")
-
-
-def _partner_text(stats: dict[str, Any]) -> str:
-    return (f"partner saw {stats['requests']} calls, at most {stats['peak_in_flight']} at once, over "
-            f"{stats['connections']} TCP connections ({stats['disconnects']} calls cancelled)")
 
 
 def _last_line(log: str) -> str:
