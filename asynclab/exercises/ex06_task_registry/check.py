@@ -207,8 +207,19 @@ async def _no_leak(registry: Any) -> None:
     judge_len_finished(len(registry))
 
 
-def _text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+async def _timed_drain(registry: Any, bound: float) -> tuple[float, bool, str | None]:
+    """drain(DRAIN_TIMEOUT), stopped after `bound` s: (seconds it took, stopped by the check, what it raised)."""
+    started = time.perf_counter()
+    expired, raised = False, None
+    try:
+        async with asyncio.timeout(bound) as guard:
+            await registry.drain(DRAIN_TIMEOUT)
+    except TimeoutError as exc:
+        expired = guard.expired()
+        raised = None if expired else f"{type(exc).__name__}: {exc}"
+    except Exception as exc:
+        raised = f"{type(exc).__name__}: {exc}"
+    return time.perf_counter() - started, expired, raised
 
 
 async def _drain_is_bounded(registry: Any) -> str:
@@ -223,17 +234,7 @@ async def _drain_is_bounded(registry: Any) -> str:
 
     registry.spawn(quick(), name="check-quick")
     endless = registry.spawn(never_ends(), name="check-never-ends")
-    started = time.perf_counter()
-    drain = Drain(took=0.0)
-    try:
-        async with asyncio.timeout(DRAIN_TIMEOUT + DRAIN_GUARD) as guard:
-            await registry.drain(DRAIN_TIMEOUT)
-    except TimeoutError as exc:
-        drain.expired = guard.expired()
-        drain.raised = None if drain.expired else _text(exc)
-    except Exception as exc:
-        drain.raised = _text(exc)
-    drain.took = time.perf_counter() - started
+    drain = Drain(*await _timed_drain(registry, DRAIN_TIMEOUT + DRAIN_GUARD))
     if not drain.expired and drain.raised is None:
         await _settle()
         drain.quick_done, drain.endless_done = bool(quick_done), endless.done()
@@ -254,17 +255,7 @@ async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
 
     stubborn = registry.spawn(ignores_cancel(), name="check-ignores-cancel")
     await asyncio.sleep(0)
-    started = time.perf_counter()
-    drain = StubbornDrain(took=0.0)
-    try:
-        async with asyncio.timeout(STUBBORN_BOUND) as guard:
-            await registry.drain(DRAIN_TIMEOUT)
-    except TimeoutError as exc:
-        drain.expired = guard.expired()
-        drain.raised = None if drain.expired else _text(exc)
-    except Exception as exc:
-        drain.raised = _text(exc)
-    drain.took = time.perf_counter() - started
+    drain = StubbornDrain(*await _timed_drain(registry, STUBBORN_BOUND))
     drain.swallowed = swallowed.is_set()
     if not stubborn.done():
         stubborn.cancel()  # the second cancel ends it
