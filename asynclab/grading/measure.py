@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..instruments.loop_monitor import LoopMonitor
@@ -294,3 +296,102 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+# --- Notebooks 05-07 (vocabB): running learner code that may never stop, and reading the other side ---
+
+
+async def run_on_own_loop(body: Callable[[], Awaitable[T]], limit: float, *, name: str = "asynclab-learner-loop") -> T:
+    """Run `body()` on a fresh event loop in a daemon thread; return or raise what it did, within `limit` s.
+
+    Code that swallows `CancelledError` cannot be stopped by cancelling it; on the check's own loop
+    it would keep the check (and the worker's `asyncio.run` clean-up) waiting forever once the
+    verdict is known. The result is handed back as soon as `body` finishes, before that loop's
+    clean-up, which may never end; the thread is a daemon, so the worker process still exits.
+    """
+    caller = asyncio.get_running_loop()
+    outcome: asyncio.Future[T] = caller.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if outcome.done():
+            return
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(value)
+
+    async def main() -> None:
+        try:
+            value = await body()
+        except Exception as exc:  # CheckFailed included
+            caller.call_soon_threadsafe(settle, None, exc)
+        except BaseException as exc:  # noqa: BLE001 - a Future cannot carry CancelledError & co
+            caller.call_soon_threadsafe(settle, None, RuntimeError(f"the check's loop ended with {exc!r}"))
+            raise
+        else:
+            caller.call_soon_threadsafe(settle, value, None)
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException:  # noqa: BLE001 - the verdict has been handed over already
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    async with asyncio.timeout(limit):
+        return await outcome
+
+
+@dataclass
+class BoundedCall:
+    """What one bounded call of the learner's coroutine did (see `bounded_call`)."""
+
+    elapsed: float  # seconds until it returned or raised; until it was stopped if it never did
+    finished: bool  # it returned or raised on its own, before the check stopped it
+    value: Any = None
+    error: BaseException | None = None
+    stuck: bool = False  # still running after being cancelled: it swallowed the CancelledError
+    snapshot: Any = None  # what `look` saw when the bound passed, before the call was cancelled
+
+
+async def bounded_call(make: Callable[[], Awaitable[Any]], bound: float,
+                       look: Callable[[], Awaitable[Any]] | None = None, *, grace: float = 1.0) -> BoundedCall:
+    """Call the learner's coroutine; stop it (cancel) if it runs longer than `bound` seconds.
+
+    `look` runs when the bound has passed, before the cancel: the state of the other side
+    (server counters, pg_stat_activity) as the learner's code left it. A cancelled call gets
+    `grace` seconds to end; one that does not is `stuck`.
+    """
+    ended: list[float] = []
+
+    async def timed() -> Any:
+        try:
+            return await make()
+        finally:
+            ended.append(time.perf_counter())
+
+    started = time.perf_counter()
+    task = asyncio.ensure_future(timed())
+    done, _ = await asyncio.wait({task}, timeout=bound)
+    if done:
+        elapsed = (ended[0] if ended else time.perf_counter()) - started
+        if task.cancelled():
+            return BoundedCall(elapsed, True, error=asyncio.CancelledError())
+        error = task.exception()
+        return BoundedCall(elapsed, True, value=None if error else task.result(), error=error)
+    waited = time.perf_counter() - started
+    snapshot = await look() if look is not None else None
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if done and not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" noise
+    return BoundedCall(waited, False, stuck=not done, snapshot=snapshot)
+
+
+def exception_text(exc: BaseException) -> str:
+    """ "httpx.ReadTimeout: timed out" — the exception's full name and the start of its message, for verdicts."""
+    text = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+    message = str(exc)
+    if message:
+        text += f": {message[:80]}"
+    return text

@@ -8,7 +8,6 @@ verdict is shown: the same Verdict becomes a notebook message, a pytest failure,
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import tomllib
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
@@ -155,10 +154,6 @@ def read_exercise_toml(path: Path) -> dict[str, Any]:
 
 
 def _load_checks() -> None:
-    from . import checks  # the notebook modules not yet moved into exercise folders
-
-    for info in pkgutil.iter_modules(checks.__path__):
-        importlib.import_module(f"{checks.__name__}.{info.name}")
     for folder in folders():
         if (folder / "check.py").exists():
             importlib.import_module(f"asynclab.exercises.{folder.name}.check")

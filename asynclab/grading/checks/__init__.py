@@ -1,1 +1,0 @@
-"""The checks, one module per notebook. Each module registers its exercises with @exercise."""
