@@ -295,3 +295,36 @@ def test_an_awaited_library_coroutine_is_the_librarys_not_the_learners(tmp_path:
     watch = asyncio.run(_watched(str(path), 2, body))
     assert watch.stalls == [] and not watch.blocked, watch.stalls
     assert sum(watch.sampler.seconds.values()) >= 0.1  # the sampler did see the learner's await held
+
+
+@pytest.mark.skipif(getattr(sys, "_is_gil_enabled", lambda: True)() is False, reason="no GIL to keep")
+def test_json_c_encoder_keeps_the_gil_so_the_sampler_counts_cpu_time() -> None:
+    """Why the sampler weighs a late sample by the loop thread's CPU time: json's C encoder
+    keeps the GIL for the whole call (measured on CPython 3.11.7, 3.12.1, 3.13.0), so a thread that
+    wants to look every 5 ms is starved until it returns. If a CPython release lets the encoder
+    release the GIL, this fails: the CPU-time weighting is then a safety net, not the only
+    measurement of such a call."""
+    import json
+    import threading
+
+    data = list(range(1_000_000))
+    gaps: list[float] = []
+    stop = threading.Event()
+
+    def look() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            time.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    watcher = threading.Thread(target=look)
+    watcher.start()
+    time.sleep(0.05)
+    started = time.perf_counter()
+    json.dumps(data)
+    took = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    assert max(gaps) >= 0.8 * took, f"the call took {took:.3f} s, the longest gap between looks {max(gaps):.3f} s"

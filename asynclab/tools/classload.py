@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 # Known answers whose verdict a loaded machine could plausibly flip: they go round the class too.
 LOADED_KNOWN = ("00-warm-up/blocks_loop", "01-unblock-handler/to_thread_sleep", "02-fetch-all/sequential",
-                "03-bounded-fetch/blocks_loop", "05-deadline-fetch/blocks_loop", "06-task-registry/blocks_loop")
+                "03-bounded-fetch/blocks_loop", "05-deadline-fetch/blocks_loop", "06-task-registry/blocks_loop",
+                "02-fetch-report/blocks_loop_library", "04-api-client/blocks_loop_library")
 
 
 @dataclass
