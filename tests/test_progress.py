@@ -138,6 +138,26 @@ def test_checks_at_once_never_share_a_server_and_a_failure_is_graded_once(
 
 
 @pytest.mark.slow
+def test_the_command_starts_one_api_server_per_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from asynclab.lab import API_ENV, PG_ENV, stop_sync
+    from asynclab.progress.__main__ import _start_lab
+
+    for name in (API_ENV, PG_ENV):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        slots = _start_lab(2)
+        urls = [slot[API_ENV] for slot in slots]
+        assert len(set(urls)) == 2, urls  # two servers, not one shared
+        assert all(httpx.get(f"{url}/_lab/health", timeout=5).status_code == 200 for url in urls)
+    finally:
+        stop_sync()
+    with pytest.raises(httpx.TransportError):  # stop_sync stopped them
+        httpx.get(f"{urls[0]}/_lab/health", timeout=2)
+
+
+@pytest.mark.slow
 def test_the_solutions_are_n_of_n() -> None:
     done = _run_cli("--notebooks", "solutions")
     assert done.returncode == 0, done.stderr
