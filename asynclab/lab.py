@@ -110,6 +110,34 @@ def share_postgres_sync() -> None:
             _atexit_registered = True
 
 
+def start_api_servers(n: int) -> list[ApiHandle]:
+    """Start `n` API servers of this process's own, at once; `stop_sync()` (or exit) stops them.
+
+    For a grader that runs `n` checks side by side (`python -m asynclab.progress`, the class
+    simulation): each gets a server, as each pytest worker does (conftest.py), because one
+    check's load on a shared server shows up in another check's latency (issue 17). Start
+    PostgreSQL first with `share_postgres_sync()`: the database is shared, no check times it tightly.
+    """
+    global _atexit_registered
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, n)) as pool:
+        futures = [pool.submit(start_api) for _ in range(n)]
+        started = [(f.result() if f.exception() is None else None, f.exception()) for f in futures]
+    state = _state
+    with state.lock:
+        for pair, _ in started:
+            if pair is not None:
+                state.stoppers.append(pair[1].stop)
+        if not _atexit_registered:
+            atexit.register(_stop_at_exit)
+            _atexit_registered = True
+    errors = [exc for _, exc in started if exc is not None]
+    if errors:
+        raise errors[0]  # the ones that did start stop with stop_sync(), or at exit
+    return [pair[0] for pair, _ in started if pair is not None]
+
+
 def stop_sync() -> None:
     """`stop()` without a loop. Stops everything it can, then raises the first error, if any."""
     state = _state

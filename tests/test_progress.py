@@ -97,37 +97,64 @@ def test_one_solved_exercise_is_1_of_n_with_the_next_step(learner: Path, tmp_pat
     assert "grading [" in done.stderr  # the progress bar, on stderr
 
 
-def test_a_failure_beside_other_checks_is_confirmed_alone(learner: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checks_at_once_never_share_a_server_and_a_failure_is_graded_once(
+        learner: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
     from asynclab.progress import grade  # (the attribute asynclab.progress is the function progress())
 
-    for ex_id in ORDER[:2]:  # two edited cells: graded two at once
+    for ex_id in ORDER[:4]:  # four edited cells, graded two at a time
         path = next(learner.glob(f"{ex_id[:2]}_*.ipynb"))
         nb, cells = _cells(path)
         _exercise_cell(cells, ex_id)["source"] += "\n# edited\n"
         path.write_text(json.dumps(nb))
     runs: list[str] = []
+    running: set[str] = set()
+    lock, both = threading.Lock(), threading.Barrier(2, timeout=10)
+    asked: list[int] = []
 
-    def fake(submission: object) -> Result:  # the first run of ORDER[1] fails, as under contention
+    def slots(n: int) -> list[dict[str, str]]:
+        asked.append(n)
+        return [{"ASYNCLAB_API_URL": f"http://127.0.0.1:{9000 + i}"} for i in range(n)]
+
+    def fake(submission: object, env: dict[str, str] | None = None) -> Result:
         ex_id = submission.exercise_id  # type: ignore[attr-defined]
-        runs.append(ex_id)
-        flaky = ex_id == ORDER[1] and runs.count(ex_id) == 1
-        return Result(ex_id, FAILED, "too-slow") if flaky else Result(ex_id, PASSED, seconds=0.1)
+        assert env is not None
+        with lock:
+            runs.append(ex_id)
+            assert env["ASYNCLAB_API_URL"] not in running  # no other running check has this server
+            running.add(env["ASYNCLAB_API_URL"])
+        both.wait()  # two checks really run at once
+        with lock:
+            running.discard(env["ASYNCLAB_API_URL"])
+        return Result(ex_id, FAILED, "too-slow") if ex_id == ORDER[1] else Result(ex_id, PASSED, seconds=0.1)
 
     monkeypatch.setattr(grade, "_grade_one", fake)
-    results, _ = grade_folder(learner, jobs=2, start_lab=lambda: None)
-    assert sorted(runs) == sorted([ORDER[0], ORDER[1], ORDER[1]])  # the pass is never re-run
-    assert [r.status for r in results[:2]] == [PASSED, PASSED]
+    results, _ = grade_folder(learner, jobs=2, start_lab=slots)
+    assert asked == [2]
+    assert sorted(runs) == sorted(ORDER[:4])  # each graded once, the noisy failure too (the worker re-measures)
+    assert [r.status for r in results[:4]] == [PASSED, FAILED, PASSED, PASSED]
+    assert results[1].reason == "too-slow"
 
-    runs.clear()  # a wrong result is deterministic: reported at once, never graded twice
-    def wrong(submission: object) -> Result:
-        ex_id = submission.exercise_id  # type: ignore[attr-defined]
-        runs.append(ex_id)
-        return Result(ex_id, FAILED, "wrong-result")
 
-    monkeypatch.setattr(grade, "_grade_one", wrong)
-    results, _ = grade_folder(learner, jobs=2, start_lab=lambda: None)
-    assert sorted(runs) == sorted(ORDER[:2])
-    assert [r.reason for r in results[:2]] == ["wrong-result", "wrong-result"]
+@pytest.mark.slow
+def test_the_command_starts_one_api_server_per_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from asynclab.lab import API_ENV, PG_ENV, stop_sync
+    from asynclab.progress.__main__ import _start_lab
+
+    for name in (API_ENV, PG_ENV):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        slots = _start_lab(2)
+        urls = [slot[API_ENV] for slot in slots]
+        assert len(set(urls)) == 2, urls  # two servers, not one shared
+        assert all(httpx.get(f"{url}/_lab/health", timeout=5).status_code == 200 for url in urls)
+    finally:
+        stop_sync()
+    with pytest.raises(httpx.TransportError):  # stop_sync stopped them
+        httpx.get(f"{urls[0]}/_lab/health", timeout=2)
 
 
 @pytest.mark.slow

@@ -20,18 +20,30 @@ On Linux a hold also leaves out the time its thread sat in the CPU run queue (th
 20 ms of CPU) took 0.13 s of wall time while the thread waited for a core, and that wait is the
 machine's, not the learner's. A `time.sleep` waits off the run queue, so it counts in full.
 
-Whose work is it? When the learner's line is the innermost Python frame, all of it: their own
-code, or a C call they made (time.sleep, hashlib). When a library runs *under* the learner's line,
-only a synchronous-I/O library counts (a sync httpx/requests/urllib3 client, psycopg's sync API,
-sockets, subprocess: SYNC_IO below). `await client.get(url)` with httpcore's async pool sorting
-30,000 queued requests, or waiting for the GIL, was seen holding a correct answer's loop for
-0.2 s under load: that is not the lesson's "blocking call". Notebook 01's check still names CPU
-work in a library itself.
+Whose work is it? The learner's line nearest to the innermost frame is charged when everything
+below it is a plain call into library or stdlib code:
+* the learner's line is the innermost Python frame: their own code, or a C call they made
+  (time.sleep, hashlib.pbkdf2_hmac);
+* only synchronous library frames lie below it: a CPU-heavy call made from their line
+  (`json.dumps` of a huge object, `re.sub` on a huge string, `sorted` with a Python key from a
+  library) holds the loop as surely as their own loop would;
+* the innermost frame is synchronous I/O (SYNC_IO below), however it was reached.
+A C call that keeps the GIL (json's C encoder, re, sorted) starves the sampler: the first sample
+after it comes late, and the loop thread's CPU time since the previous sample (schedstat) says how
+long it ran. That sample usually lands in the frame that made the call (the interpreter hands the
+GIL over at its next call); if the callback has by then moved on into asyncio's code, the hold is
+missed, so a known answer that must be caught uses json's Python encoder (indent=1) instead.
+A frame that is a coroutine or async generator, asyncio's own code, or the course's (the check,
+the lab's client, a setup cell) between the learner's line and the innermost frame clears the
+learner: `await client.get(url)` with httpcore's async pool sorting 30,000 queued requests, or
+waiting for the GIL, was seen holding a correct answer's loop for 0.2 s under load, and that is
+the library's await, not the lesson's "blocking call".
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import re
 import sys
 import threading
@@ -40,7 +52,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import CodeType, FrameType, ModuleType
 
 from ..instruments.blocking_report import OTHER, classify
 from .reasons import Reason
@@ -66,6 +78,12 @@ _HANDLE_RUN = asyncio.events.Handle._run.__code__
 SYNC_IO = ("/socket.py", "/subprocess.py", "/selectors.py", "/http/client.py", "/urllib/",
            "/urllib3/", "/requests/", "/httpcore/_sync/", "/httpcore/_backends/sync.py",
            "/psycopg/connection.py", "/psycopg/cursor.py", "/psycopg/waiting.py", "/psycopg2/", "/sqlite3/")
+
+
+# A frame of one of these is awaited code: the learner's line below it is waiting, not calling.
+ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ITERABLE_COROUTINE | inspect.CO_ASYNC_GENERATOR
+# Where asyncio's and the course's own code live: never a library call of the learner's.
+NOT_LIBRARY = (str(Path(asyncio.__file__).parent) + "/", str(Path(__file__).resolve().parents[1]) + "/")
 
 
 class Source:
@@ -110,7 +128,6 @@ class _Hold:
     callback: FrameType  # the Handle._run frame: the same object for as long as that callback runs
     seconds: float = 0.0
     lines: Counter[int] | None = None
-    sched: tuple[float, float] | None = None  # the thread's (CPU, run-queue wait) seconds at the last sample
 
 
 def _schedstat(native_id: int | None) -> tuple[float, float] | None:
@@ -141,27 +158,46 @@ class LoopSampler:
         self.stalls: list[LearnerStall] = []
         self._holds: dict[int, _Hold] = {}  # thread id -> the hold going on in it
         self._native: dict[int, int | None] = {}  # thread ident -> kernel thread id
+        self._is_library: dict[CodeType, bool] = {}
+        self._loop_threads: set[int] = set()  # threads seen running a loop callback
+        self._sched: dict[int, tuple[float, float]] = {}  # their (CPU, run-queue wait) at the last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="asynclab-loop-sampler", daemon=True)
 
-    def _inside_callback(self, frame: FrameType | None) -> tuple[int, FrameType, bool] | None:
-        """(learner line, loop callback frame, it counts) when the learner's code runs on a loop in
-        this stack; it counts when the learner's frame, or synchronous I/O, is the innermost."""
+    def _inside_callback(self, frame: FrameType | None) -> tuple[int | None, FrameType | None, bool]:
+        """(learner line, loop callback frame, it counts) for one thread's stack.
+
+        The callback frame is set when the thread runs a loop callback, the line when the
+        learner's code runs inside it. It counts when only synchronous library code, or
+        nothing, runs below the learner's line nearest to the innermost frame, or when the
+        innermost frame is sync I/O."""
         line = None
         innermost = True
         own = False
+        library_only = True  # every frame below the learner's line (so far) is a sync library call
         while frame is not None:
             code = frame.f_code
             if line is None and code.co_filename == self.path and frame.f_lineno > self.first_line:
                 line = frame.f_lineno
-                own = own or innermost
-            elif innermost and any(part in code.co_filename for part in SYNC_IO):
-                own = True  # a synchronous I/O call, made somewhere under the learner's line
+                own = own or library_only
             elif code is _HANDLE_RUN:
-                return (line, frame, own) if line is not None else None
+                return line, frame, own
+            elif line is None:
+                if innermost and any(part in code.co_filename for part in SYNC_IO):
+                    own = True  # a synchronous I/O call, made somewhere under the learner's line
+                library_only = library_only and self._library(code)
             innermost = False
             frame = frame.f_back
-        return None
+        return None, None, False
+
+    def _library(self, code: CodeType) -> bool:
+        """Synchronous code of a library or the stdlib (not asyncio's, not the course's, not awaited)."""
+        known = self._is_library.get(code)
+        if known is None:
+            name = code.co_filename
+            known = self._is_library[code] = not (
+                code.co_flags & ASYNC_CODE or name == self.path or name.startswith(NOT_LIBRARY))
+        return known
 
     def _native_id(self, ident: int) -> int | None:
         if ident not in self._native:
@@ -174,6 +210,17 @@ class LoopSampler:
         if hold is not None and hold.seconds >= STALL and hold.lines:
             self.stalls.append(LearnerStall(hold.seconds, hold.lines.most_common(1)[0][0]))
 
+    def _since_last(self, thread_id: int) -> tuple[float, float]:
+        """(seconds on a CPU, seconds waiting for one) of a loop thread since the last sample."""
+        sched = _schedstat(self._native_id(thread_id))
+        before = self._sched.get(thread_id)
+        if sched is None:
+            return 0.0, 0.0
+        self._sched[thread_id] = sched
+        if before is None:
+            return 0.0, 0.0
+        return sched[0] - before[0], sched[1] - before[1]
+
     def _run(self) -> None:
         me = threading.get_ident()
         last = time.monotonic()
@@ -184,32 +231,45 @@ class LoopSampler:
             frames = sys._current_frames()
             try:
                 for thread_id, frame in frames.items():
-                    found = self._inside_callback(frame) if thread_id != me else None
+                    if thread_id == me:
+                        continue
+                    line, callback, own = self._inside_callback(frame)
+                    if callback is not None:
+                        self._loop_threads.add(thread_id)
+                    on_cpu, queued = self._since_last(thread_id) if thread_id in self._loop_threads else (0.0, 0.0)
                     hold = self._holds.get(thread_id)
-                    if found is None:
+                    if line is None or callback is None:
                         if hold is not None:
                             self._close(thread_id)
                         continue
-                    line, callback, own = found
-                    self.seconds[line] += weight
+                    # A C call that keeps the GIL (json's encoder, re, sorted) starves this thread:
+                    # the first sample after it comes late, and the thread's CPU time says how long
+                    # it ran. Otherwise all but the time the thread waited for a CPU.
+                    held = max(weight - queued, on_cpu, 0.0)
+                    self.seconds[line] += max(weight, on_cpu)
                     if hold is None or hold.callback is not callback:
                         self._close(thread_id)
                         hold = self._holds[thread_id] = _Hold(callback, lines=Counter())
-                    sched = _schedstat(self._native_id(thread_id))
-                    queued = sched[1] - hold.sched[1] if sched is not None and hold.sched is not None else 0.0
-                    hold.sched = sched
-                    if own:  # all but the time the thread waited for a CPU
-                        hold.seconds += max(0.0, weight - queued)
+                    if own:
+                        hold.seconds += held
                     assert hold.lines is not None
                     hold.lines[line] += 1
                 for thread_id in [t for t in self._holds if t not in frames]:
                     self._close(thread_id)
+                for thread_id in [t for t in self._loop_threads if t not in frames]:
+                    self._loop_threads.discard(thread_id)
+                    self._sched.pop(thread_id, None)
             finally:
-                frames = frame = None  # type: ignore[assignment]
+                frames = frame = callback = None  # type: ignore[assignment]
             if self.on_tick is not None:
                 self.on_tick()
 
     def __enter__(self) -> LoopSampler:
+        try:
+            asyncio.get_running_loop()
+            self._loop_threads.add(threading.get_ident())  # its CPU time is known from the first sample
+        except RuntimeError:
+            pass
         self._thread.start()
         return self
 

@@ -18,8 +18,19 @@ from .layout import exercise_id_of_folder
 
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
 EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
-# A known answer whose second line is this is built from the solution, not read from the file.
-DERIVED_BLOCKING = "# derived: the solution with time.sleep(0.2) at the top of each coroutine"
+# A known answer whose second line is one of these keys is built from the solution, not read from
+# the file: the solution with (module, statement) inserted at the top of every coroutine.
+DERIVED_BLOCKING = {
+    "# derived: the solution with time.sleep(0.2) at the top of each coroutine": ("time", "time.sleep(0.2)"),
+    # A CPU-heavy library call made from the learner's line (the loop watch charges it to that
+    # line). indent=1 makes json use its pure-Python encoder: the sampler sees json's frames
+    # under the learner's line all along (the C encoder keeps the GIL and starves it, see
+    # loopwatch.py). 500,000 ints: 0.33 s on one core of the 2-core machine the course is tested
+    # on (0.134 s for 200,000, the fastest of 5 runs; sum(range(10**7)) takes 0.24-0.26 s there),
+    # so still >= 0.15 s, above the watch's 0.1 s STALL, on a laptop twice as fast.
+    "# derived: the solution with json.dumps of 500,000 ints, indented (~0.3 s of CPU), at the top of each coroutine":
+        ("json", "json.dumps(list(range(500000)), indent=1)"),
+}
 SETUP_PREFIX = "# Setup"
 
 
@@ -123,8 +134,8 @@ def known_answer(path: str | Path, solutions: str | Path) -> tuple[Submission, s
     notebooks = sorted(Path(solutions).glob(f"{ex_id[:2]}_*.ipynb"))
     if not notebooks:
         raise ValueError(f"no solution notebook for {ex_id} in {solutions}")
-    if rest.strip() == DERIVED_BLOCKING:
-        cell = blocking_variant(from_notebook(notebooks[0])[ex_id].cell)
+    if rest.strip() in DERIVED_BLOCKING:
+        cell = blocking_variant(from_notebook(notebooks[0])[ex_id].cell, *DERIVED_BLOCKING[rest.strip()])
     elif path.suffix == ".edit":
         cell = apply_edit(from_notebook(notebooks[0])[ex_id].cell, rest, where=str(path))
     else:
@@ -156,17 +167,17 @@ def apply_edit(cell: str, edit: str, *, where: str = "edit") -> str:
     return cell
 
 
-def blocking_variant(cell: str) -> str:
-    """The cell with `time.sleep(0.2)` as the first statement of every coroutine it defines.
+def blocking_variant(cell: str, module: str = "time", statement: str = "time.sleep(0.2)") -> str:
+    """The cell with `statement` (importing `module`) first in every coroutine it defines.
 
-    Built from the solution each time, so this known wrong answer never drifts from it: every
-    check must fail it with `loop-blocked` (a course whose first lesson is "never block the
-    loop" must not pass code that blocks it).
+    Built from the solution each time, so these known wrong answers never drift from it: every
+    check must fail them with `loop-blocked` (a course whose first lesson is "never block the
+    loop" must not pass code that blocks it, with a sleep or with a heavy library call).
     """
     header = cell.splitlines()[0]
     tree = ast.parse(cell)
     for node in ast.walk(tree):
         if isinstance(node, ast.AsyncFunctionDef):
-            node.body.insert(0, ast.parse("time.sleep(0.2)  # blocks the loop").body[0])
-    tree.body.insert(0, ast.Import(names=[ast.alias("time")]))
+            node.body.insert(0, ast.parse(statement).body[0])
+    tree.body.insert(0, ast.Import(names=[ast.alias(module)]))
     return header + "\n" + ast.unparse(ast.fix_missing_locations(tree)) + "\n"

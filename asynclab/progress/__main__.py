@@ -41,10 +41,12 @@ def _summary(files: list[Path], solutions: Path) -> int:
     return 0
 
 
-def _start_lab() -> None:
-    from ..lab import start_sync
+def _start_lab(slots: int) -> list[dict[str, str]]:
+    """PostgreSQL, shared, and one API server per check running at once: each slot's environment."""
+    from ..lab import API_ENV, share_postgres_sync, start_api_servers
 
-    start_sync()
+    share_postgres_sync()
+    return [{API_ENV: api.url} for api in start_api_servers(slots)]
 
 
 def main(argv: list[str] | None = None) -> int:

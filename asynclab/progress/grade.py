@@ -8,6 +8,7 @@ lab services start only when something needs grading.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
 import time
@@ -16,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from ..grading.measure import NOISY_REASONS
 from ..grading.reasons import Reason
 from ..grading.registry import all_exercises
 from ..grading.runner import run_check
@@ -73,10 +73,10 @@ class Bar:
             self.stream.flush()
 
 
-def _grade_one(submission: Submission) -> Result:
+def _grade_one(submission: Submission, env: dict[str, str] | None = None) -> Result:
     started = time.monotonic()
     try:
-        verdict = run_check(submission)
+        verdict = run_check(submission, env=env)
     except Exception as exc:  # noqa: BLE001 - the runner itself failed (no interpreter, no disk): say so, go on
         return Result(submission.exercise_id, FAILED, Reason.GRADER_ERROR, f"the grader could not run: {exc}")
     seconds = time.monotonic() - started
@@ -85,40 +85,43 @@ def _grade_one(submission: Submission) -> Result:
     return Result(submission.exercise_id, FAILED, verdict.reason or verdict.status, verdict.summary, seconds=seconds)
 
 
-def _grade_all(to_grade: list[Submission], jobs: int, bar: Bar) -> dict[str, Result]:
-    """Grade `jobs` at a time, then confirm each timing failure alone.
+def _grade_all(to_grade: list[Submission], jobs: int, bar: Bar, slots: list[dict[str, str]]) -> dict[str, Result]:
+    """Grade `jobs` at a time, each running check with services no other running check uses.
 
-    Checks measure time and share the lab's servers here: two at once on a small machine can
-    starve each other (seen: the capstone's load test beside 03's). So a failure for a noisy
-    reason (the course's one list, measure.NOISY_REASONS) is re-graded alone before it is
-    reported; a deterministic failure (a wrong result) and a passing answer are never re-run.
+    A check takes a slot's environment (its own API server's address) for its run and gives it
+    back, so two checks that run at once never share a server (no `slots`: the environment's).
+    As in the test suite, a noisy failure is re-measured by the worker's one policy
+    (measure.remeasure) and nowhere else: with a server per slot, no failure of the solutions
+    needed a second, solitary run (issue 17's measurements in the commit that removed it).
     """
     results: dict[str, Result] = {}
+    free: queue.SimpleQueue[dict[str, str] | None] = queue.SimpleQueue()
+    for slot in list(slots) if slots else [None] * jobs:
+        free.put(slot)
 
     def work(submission: Submission) -> Result:
-        result = _grade_one(submission)
+        slot = free.get()
+        try:
+            result = _grade_one(submission, slot)
+        finally:
+            free.put(slot)
         bar.step(f"{submission.exercise_id} {result.status}")
         return result
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for result in pool.map(work, to_grade):
             results[result.exercise_id] = result
-    retry = [s for s in to_grade
-             if results[s.exercise_id].status == FAILED and results[s.exercise_id].reason in NOISY_REASONS]
-    if retry and jobs > 1:
-        again = Bar(len(retry), bar.stream, "re-checking failures alone")
-        for submission in retry:
-            results[submission.exercise_id] = _grade_one(submission)
-            again.step(f"{submission.exercise_id} {results[submission.exercise_id].status}")
     return results
 
 
 def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | None = None,
-                 start_lab: Callable[[], object] | None = None, bar: Bar | None = None) -> tuple[list[Result], list[str]]:
+                 start_lab: Callable[[int], list[dict[str, str]]] | None = None,
+                 bar: Bar | None = None) -> tuple[list[Result], list[str]]:
     """Every registered exercise's result in course order, and one line per problem met.
 
-    `start_lab` runs once before the first check, so every worker reuses one set of services
-    (their addresses reach the workers through the environment).
+    `start_lab(n)` runs once before the first check and returns `n` slots, one per check running
+    at once: the environment that points a check at its slot's own API server (PostgreSQL's
+    address, shared, reaches every check through os.environ).
     """
     solutions = solutions or solutions_folder()
     registered = {ex_id: ex.notebook for ex_id, ex in all_exercises().items()}
@@ -138,9 +141,9 @@ def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | Non
             to_grade.append(place.submission)
     problems = list(dict.fromkeys(found.problems.values()))
     if to_grade:
-        if start_lab is not None:
-            start_lab()
-        results.update(_grade_all(to_grade, jobs or cores(), bar or Bar(len(to_grade))))
+        jobs = max(1, min(jobs or cores(), len(to_grade)))
+        slots = start_lab(jobs) if start_lab is not None else []
+        results.update(_grade_all(to_grade, jobs, bar or Bar(len(to_grade)), slots))
     ordered = []
     for ex_id in course_order(solutions):
         result = results[ex_id]

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 # Known answers whose verdict a loaded machine could plausibly flip: they go round the class too.
 LOADED_KNOWN = ("00-warm-up/blocks_loop", "01-unblock-handler/to_thread_sleep", "02-fetch-all/sequential",
-                "03-bounded-fetch/blocks_loop", "05-deadline-fetch/blocks_loop", "06-task-registry/blocks_loop")
+                "03-bounded-fetch/blocks_loop", "05-deadline-fetch/blocks_loop", "06-task-registry/blocks_loop",
+                "02-fetch-report/blocks_loop_library", "04-api-client/blocks_loop_library")
 
 
 @dataclass
@@ -84,27 +85,24 @@ def _learner(index: int, plan: list[tuple[str, object, str]], api_url: str, repo
 
 def run_class(n: int, rounds: int = 1) -> list[Outcome]:
     """Run the class; return every check's outcome."""
-    from ..lab import share_postgres_sync, stop_sync
-    from ..services.api_client import start_api
+    from ..lab import share_postgres_sync, start_api_servers, stop_sync
 
     all_cases = cases()
-    share_postgres_sync()
-    servers = [start_api() for _ in range(n)]
     report: list[Outcome] = []
     lock = threading.Lock()
     try:
+        share_postgres_sync()
+        servers = start_api_servers(n)
         with ThreadPoolExecutor(max_workers=n, thread_name_prefix="learner") as pool:
             futures = []
-            for i, (api, _child) in enumerate(servers):
+            for i, api in enumerate(servers):
                 shift = i * len(all_cases) // n  # start at different exercises
                 plan = (all_cases[shift:] + all_cases[:shift]) * rounds
                 futures.append(pool.submit(_learner, i, plan, api.url, report, lock))
             for future in futures:
                 future.result()
     finally:
-        for _api, child in servers:
-            child.stop()
-        stop_sync()
+        stop_sync()  # the API servers and PostgreSQL
     return report
 
 
