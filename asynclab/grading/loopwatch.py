@@ -32,7 +32,7 @@ A C call that keeps the GIL (json's C encoder, re, sorted) starves the sampler: 
 after it comes late, and the loop thread's CPU time since the previous sample (schedstat) says how
 long it ran. That sample usually lands in the frame that made the call (the interpreter hands the
 GIL over at its next call); if the callback has by then moved on into asyncio's code, the hold is
-missed, so a known answer that must be caught uses json's Python encoder (indent=1) instead.
+missed, so a known answer that must be caught uses a pure-Python library call (pprint) instead.
 A frame that is a coroutine or async generator, asyncio's own code, or the course's (the check,
 the lab's client, a setup cell) between the learner's line and the innermost frame clears the
 learner: `await client.get(url)` with httpcore's async pool sorting 30,000 queued requests, or

@@ -23,13 +23,14 @@ EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
 DERIVED_BLOCKING = {
     "# derived: the solution with time.sleep(0.2) at the top of each coroutine": ("time", "time.sleep(0.2)"),
     # A CPU-heavy library call made from the learner's line (the loop watch charges it to that
-    # line). indent=1 makes json use its pure-Python encoder: the sampler sees json's frames
-    # under the learner's line all along (the C encoder keeps the GIL and starves it, see
-    # loopwatch.py). 500,000 ints: 0.33 s on one core of the 2-core machine the course is tested
-    # on (0.134 s for 200,000, the fastest of 5 runs; sum(range(10**7)) takes 0.24-0.26 s there),
-    # so still >= 0.15 s, above the watch's 0.1 s STALL, on a laptop twice as fast.
-    "# derived: the solution with json.dumps of 500,000 ints, indented (~0.3 s of CPU), at the top of each coroutine":
-        ("json", "json.dumps(list(range(500000)), indent=1)"),
+    # line). pprint is pure Python on every CPython the course supports, so the sampler sees its
+    # frames under the learner's line all along; json would not do: its C encoder keeps the GIL
+    # and starves the sampler, and from CPython 3.13 it also takes `indent` (Lib/json/encoder.py).
+    # 250,000 ints: ~0.23 s of CPU on the 2-core machine the course is tested on (3.11 and 3.13
+    # alike), above the watch's 0.1 s STALL. (400,000, ~0.37 s a call, made 06-task-registry's
+    # check time out instead: its many spawned tasks each held the loop that long.)
+    "# derived: the solution with pprint.pformat of 250,000 ints (~0.23 s of CPU) at the top of each coroutine":
+        ("pprint", "pprint.pformat(list(range(250000)))"),
 }
 SETUP_PREFIX = "# Setup"
 

@@ -1,2 +1,2 @@
 # expect: loop-blocked
-# derived: the solution with json.dumps of 500,000 ints, indented (~0.3 s of CPU), at the top of each coroutine
+# derived: the solution with pprint.pformat of 250,000 ints (~0.23 s of CPU) at the top of each coroutine
