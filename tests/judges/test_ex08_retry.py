@@ -144,3 +144,8 @@ def test_budget_threshold(reason_of: Any) -> None:
 
 def test_recovered_reads_the_partners_body() -> None:
     assert recovered(BODY) and not recovered(BODY.encode()) and not recovered("")
+
+
+def test_calls_that_bypass_the_given_client_get_a_verdict_not_a_crash(reason_of: Any) -> None:
+    assert reason_of(judge_recovers, Scenario([OK], 0)) is Reason.CLIENT_PER_REQUEST
+    assert reason_of(judge_spread, Scenario([OK] * CALLERS, 0)) is Reason.CLIENT_PER_REQUEST

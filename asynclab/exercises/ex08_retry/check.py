@@ -7,7 +7,8 @@
     1. one caller, a partner down for RECOVER_MS with `Retry-After: 1`: the call returns the
        recovered body ("gave-up-early", "wrong-result"); its retries waited ("retry-immediate":
        the median gap between an answer and the next request is under IMMEDIATE); none came
-       sooner than the `Retry-After` it was given ("retry-after-ignored");
+       sooner than the `Retry-After` it was given ("retry-after-ignored"); a success without a
+       request through the given client is "client-per-request" (nothing to judge the waits by);
     2. CALLERS callers at once, a partner down for SPREAD_MS without `Retry-After`: every call
        succeeds, and the first retries of the callers are spread ("retry-no-jitter": their
        waits span less than max(SPREAD_FLOOR, SPREAD_SHARE x the median wait), which is what

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...errors import ServiceUnavailable
 from ...grading.reasons import Reason
-from ...grading.registry import Verdict, fail, passed
+from ...grading.registry import CheckFailed, Verdict, fail, passed
 from ...lessons.overload import RetryBudget
 
 RECOVER_MS, SPREAD_MS = 1500, 400
@@ -63,6 +63,8 @@ def judge_recovers(s: Scenario) -> str:
     """Scenario 1: one caller, a partner down for RECOVER_MS with `Retry-After: 1`."""
     call = s.calls[0]
     outcome, value, took = call.outcome, call.value, call.took
+    if outcome == "ok" and s.requests == 0:
+        raise _not_the_given_client()
     waits = s.waits
     if len(waits) >= 3 and statistics.median(w for _, w, _ in waits) < IMMEDIATE:
         raise fail(Reason.RETRY_IMMEDIATE, "every failed call was retried at once.",
@@ -106,6 +108,8 @@ def judge_spread(s: Scenario) -> str:
                    expected=f"all {CALLERS} succeed: the partner is back after {SPREAD_MS / 1000:g} s",
                    hint="Keep retrying 503s (within the budget and the deadline).")
     first = [w for n, w, _ in s.waits if n == 1]
+    if not first:
+        raise _not_the_given_client()
     spread, median = max(first) - min(first), statistics.median(first)
     if spread < max(SPREAD_FLOOR, SPREAD_SHARE * median):
         raise fail(Reason.RETRY_NO_JITTER, f"the first retries of {CALLERS} callers that failed together came back together.",
@@ -166,6 +170,13 @@ def judge_budget(s: Scenario, budget: RetryBudget) -> str:
                    hint="Call `budget.call()` once per call and `budget.spend()` before every retry; "
                         "when it says False, give up with ServiceUnavailable.")
     return f"{s.requests} requests from {BUDGET_CALLERS} calls (budget {allowed:.0f})"
+
+
+def _not_the_given_client() -> CheckFailed:
+    """Calls that succeeded without a request through the check's client: nothing to judge by."""
+    return fail(Reason.CLIENT_PER_REQUEST, "the call did not send its requests through the client it was given.",
+                measured="the given client saw no retry", expected="every request through `client`",
+                hint="Call `client.get(url)` on the client passed in; do not make your own.")
 
 
 def verdict(found: list[str]) -> Verdict:
