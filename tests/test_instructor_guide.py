@@ -2,7 +2,7 @@
 
 The front matter (a solution notebook's first markdown cell) says, e.g.
 `Teaching: 35 minutes · Exercises: 20 minutes`. An agenda is the first Markdown table after a
-marker comment, `<!-- agenda: full-day -->` or `<!-- agenda: 3-hour -->`, with rows
+marker comment, `<!-- agenda: day-1 -->`, `day-2` or `3-hour`, with rows
 
     | 09:00 | 01 · The event loop is not a thread pool | teaching 35 + exercises 20 |
     | 09:55 | Break | 15 |
@@ -26,7 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "instructor.md"
 SOLUTIONS = ROOT / "solutions"
-AGENDAS = ("full-day", "3-hour")
+WORKSHOP = ("day-1", "day-2")  # the whole course, one agenda per day
+AGENDAS = (*WORKSHOP, "3-hour")
 THREE_HOURS = 180
 LONGEST_STRETCH = 120  # minutes of sessions in a row without a break
 
@@ -192,10 +193,20 @@ def test_notebooks_come_in_course_order_once(agenda: str) -> None:
     assert numbers == sorted(set(numbers)), f"{agenda}: notebooks out of order or repeated: {numbers}"
 
 
+def _workshop() -> list[Row]:
+    """The two days' rows, day 1 first."""
+    return [row for day in WORKSHOP for row in agendas()[day]]
+
+
 @pytest.mark.parametrize("number", sorted(notebooks()))
-def test_every_notebook_is_in_the_full_day(number: str) -> None:
-    rows = [r for r in agendas()["full-day"] if r.number == number]
-    assert rows, f"solutions/{number}_*.ipynb is not in the full-day agenda of docs/instructor.md"
+def test_every_notebook_is_in_the_two_days(number: str) -> None:
+    rows = [r for r in _workshop() if r.number == number]
+    assert rows, f"solutions/{number}_*.ipynb is not in the two-day agenda (day-1, day-2) of docs/instructor.md"
+
+
+def test_the_two_days_keep_course_order_across_days() -> None:
+    numbers = [r.number for r in _workshop() if r.number is not None]
+    assert numbers == sorted(set(numbers)), f"the two days: notebooks out of order or repeated: {numbers}"
 
 
 @pytest.mark.parametrize("agenda", AGENDAS)
@@ -224,7 +235,7 @@ def test_breaks_at_least_every_two_hours(agenda: str) -> None:
 
 def test_the_checks_catch_an_edited_notebook() -> None:
     """If an author changes a notebook's minutes, the comparison must notice."""
-    rows = [r for r in agendas()["full-day"] if r.number in notebooks()]
+    rows = [r for r in _workshop() if r.number in notebooks()]
     assert rows, "no notebook row to test with"
     edited = dict(notebooks())
     first = rows[0].number
