@@ -46,6 +46,7 @@ def run_check(submission: Submission, *, deadline: float | None = None, env: dic
             "source": submission.source,
             "cell_offset": submission.cell_offset,
             "deadline": budget,
+            "size": str(submission.size),
             "folder": str(work),
             "verdict_path": str(verdict_path),
         }), encoding="utf-8")

@@ -22,6 +22,7 @@ from typing import Any
 from .loopwatch import LoopWatch
 from .measure import NOISY_REASONS, remeasure
 from .registry import CheckFailed, Exercise, Verdict, get_exercise
+from .submission import Size, grading_size
 
 SUBMISSION_MODULE = "submission"
 
@@ -240,7 +241,8 @@ def main(argv: list[str]) -> int:
         return 1
 
     try:
-        verdict = asyncio.run(_run(ex, module, deadline, heart, (path, offset), outcome))
+        with grading_size(Size(request.get("size", Size.FULL))):
+            verdict = asyncio.run(_run(ex, module, deadline, heart, (path, offset), outcome))
     except CheckFailed as failure:
         verdict = _failed(failure)
     except TimeoutError:
