@@ -18,7 +18,7 @@ Three phases, and the first property that fails names the mistake:
    * more partner calls in flight, or more connections open to it, than pool_limit ->
      "unbounded-downstream";
    * far more new connections than the pool plus the cancelled calls -> "connection-churn".
-2. **Steady traffic** from 200 clients (50 requests/s), some partner profiles hang or fail.
+2. **Steady traffic** from 200 clients (50 requests/s for 2 s), some partner profiles hang or fail.
    * the app's loop stalled -> "loop-blocked";
    * requests for users whose partner profile hangs got no answer -> "no-deadline";
    * a failed or hanging partner call did not answer 503, or fewer than half the healthy users
@@ -64,11 +64,15 @@ from ...lessons.capstone import (
     user_path,
 )
 from ..registry import Verdict, exercise, fail, passed
+from ..submission import sized
 
 CLIENTS = 200
 # A burst the bounded app can serve well within its deadline (BURST / POOL_LIMIT rounds of the
 # partner's 50 ms), yet more calls than pool_limit, so an unbounded app shows itself.
 BURST = 60
+# Known answers (Size.SMALL) get a burst of 24: still more than pool_limit, and a blocked app (which
+# answers one request at a time, each 0.2 s or more) no longer makes /metrics wait 10 s behind it.
+BURST_SMALL = 24
 # Longer than a healthy partner call ever takes here, even on one busy core (0.1-0.4 s). A deadline
 # a correct app misses for healthy calls makes it cancel calls inside httpx's pool, and httpcore
 # 1.0.9 loses a pool slot to some of those cancellations (encode/httpcore#1093): after ten, every
@@ -80,7 +84,8 @@ POOL_LIMIT = 10
 DB_POOL_SIZE = 10
 AUDIT_DELAY = 0.5  # long enough that fire-and-forget audits are still pending at SIGTERM
 STEADY_RATE = 50  # requests/s from the 200 clients: a sixth of what the fixed app manages here
-STEADY_SECONDS = 3.0
+STEADY_SECONDS = 2.0  # 100 requests, 4 of them for users whose partner hangs
+STEADY_SECONDS_SMALL = 1.5  # known answers: 75 requests, 3 that hang
 # A request with no answer after this is "no answer". Four times the deadline: a correct app on a
 # busy core also waits for its PostgreSQL pool, outside the deadline, and that must not read as a
 # missing deadline. An app without one never answers the users whose partner profile hangs.
@@ -154,7 +159,8 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
     await _smoke(app, lab, settings)
 
     # 1. Burst ------------------------------------------------------------------------------
-    burst = await run_load(app.url, clients=BURST, requests=BURST, path_fn=healthy_user_path(settings),
+    burst_n = sized(full=BURST, small=BURST_SMALL)
+    burst = await run_load(app.url, clients=burst_n, requests=burst_n, path_fn=healthy_user_path(settings),
                            timeout=CLIENT_TIMEOUT, progress=False, label="burst")
     # Clients first: a blocked app answers /metrics only between two requests, when every client it
     # made has made its call. An app with many more clients than calls is busy building clients.
@@ -163,14 +169,14 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
     partner = _partner_text(stats)
     one_at_a_time = clients is None or clients <= int(stats["requests"]) + 2
     if int(stats["peak_in_flight"]) <= 1 and one_at_a_time:
-        raise fail("loop-blocked", f"{BURST} clients were waiting at once, but your app called the partner one "
+        raise fail("loop-blocked", f"{burst_n} clients were waiting at once, but your app called the partner one "
                    "request at a time: each request blocked the event loop until its partner call was over.",
-                   measured=f"{burst.ok} of {BURST} answered within {CLIENT_TIMEOUT} s; {partner}; "
+                   measured=f"{burst.ok} of {burst_n} answered within {CLIENT_TIMEOUT} s; {partner}; "
                             f"app loop lag up to {burst.loop_lag:.1f} s",
                    expected="many partner calls in flight at once (up to pool_limit), a loop that keeps ticking",
                    hint="Look for a blocking call in the handler: httpx.get / httpx.Client, psycopg.connect, "
                         "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.")
-    _judge_connections(stats, clients, burst.partner_connections_max or 0, phase=f"a burst of {BURST} requests")
+    _judge_connections(stats, clients, burst.partner_connections_max or 0, phase=f"a burst of {burst_n} requests")
 
     # 2. Steady traffic with a flaky partner ------------------------------------------------------
     steady = await _steady(app)
@@ -259,7 +265,8 @@ async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
 
 
 async def _steady(app: AppProcess) -> LoadReport:
-    return await run_load(app.url, clients=CLIENTS, duration=STEADY_SECONDS, rate=STEADY_RATE, path_fn=user_path,
+    seconds = sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL)
+    return await run_load(app.url, clients=CLIENTS, duration=seconds, rate=STEADY_RATE, path_fn=user_path,
                           timeout=CLIENT_TIMEOUT, progress=False, label="steady")
 
 
@@ -291,7 +298,7 @@ def _steady_problem(report: LoadReport, settings: dict[str, Any]) -> str | None:
 
 def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app: AppProcess) -> NoReturn:
     groups = _kinds(report, settings)
-    load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s"
+    load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL):g} s"
     if problem == "loop-blocked":
         blocked = report.loop_blocked_share
         raise fail("loop-blocked", "your app's event loop stalled under steady traffic.",
