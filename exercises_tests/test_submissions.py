@@ -1,9 +1,10 @@
 """Known answers, right and wrong, graded by the same checks.
 
-Each file exercises_tests/submissions/<exercise-id>/<name>.py is the source of an exercise
-cell. Its first line says what the grader must conclude: `# expect: pass` for a correct
-answer written in another style, or `# expect: <reason>` for a common mistake, which must
-fail with exactly that reason. The setup cells come from the solution notebook.
+Each file asynclab/exercises/<folder>/answers/<name>.py is the source of an exercise cell, and
+each <name>.edit a small change to the solution's cell (grading/submission.py). Its first line
+says what the grader must conclude: `# expect: pass` for a correct answer written in another
+style, or `# expect: <reason>` for a common mistake, which must fail with exactly that reason.
+The setup cells come from the solution notebook.
 
 Known answers are graded at Size.SMALL: a check may run its heaviest round smaller for them,
 where every failure that round exists for shows long before the full size (see each check's
@@ -20,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from asynclab.grading.layout import answer_files, exercise_id_of_folder
 from asynclab.grading.runner import run_check
 from asynclab.grading.submission import Size, known_answer
 
-HERE = Path(__file__).parent / "submissions"
 SOLUTIONS = Path(__file__).parent.parent / "solutions"
 
 
 def _cases() -> list:
-    return [pytest.param(path, id=f"{path.parent.name}/{path.stem}") for path in sorted(HERE.glob("*/*.py"))]
+    return [pytest.param(path, id=f"{exercise_id_of_folder(path.parent.parent)}/{path.stem}") for path in answer_files()]
 
 
 @pytest.mark.parametrize("path", _cases())

@@ -1,6 +1,6 @@
 """Every exercise's last hint ("almost the code") passes its check when completed the obvious way.
 
-tests/hint_completions/<exercise-id>.py is the starter cell with the last hint filled in, as a
+asynclab/exercises/<folder>/hint_completion.py is the starter cell with the last hint filled in, as a
 learner who follows it would write it. Two checks per exercise:
 - the completion really is the hint: every code line of the hint (indented lines and the lines
   of a code-only hint) is a line of the completion, and every `code` snippet of a prose hint is
@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from asynclab.grading.layout import ROOT as EXERCISES
+from asynclab.grading.layout import exercise_id_of_folder, folder_of
 from asynclab.grading.registry import all_exercises, get_exercise
 from asynclab.grading.runner import run_check
 from asynclab.grading.submission import Submission, setup_of_notebook
 
-HERE = Path(__file__).parent / "hint_completions"
 SOLUTIONS = Path(__file__).parent.parent / "solutions"
 IDS = sorted(all_exercises())
 # Exercises whose grader takes about a second or two (measured on 2 busy cores): `make check` grades
@@ -60,14 +61,14 @@ def _code_lines(hint: str) -> list[str]:
 
 
 def test_every_exercise_has_a_completion() -> None:
-    assert sorted(p.stem for p in HERE.glob("*.py")) == IDS
+    assert sorted(exercise_id_of_folder(p.parent) for p in EXERCISES.glob("*/hint_completion.py")) == IDS
     assert not QUICK - set(IDS), f"QUICK names no exercise: {sorted(QUICK - set(IDS))}"
 
 
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_completion_follows_the_last_hint(exercise_id: str) -> None:
     hint = get_exercise(exercise_id).hints[-1]
-    source = (HERE / f"{exercise_id}.py").read_text(encoding="utf-8")
+    source = (folder_of(exercise_id) / "hint_completion.py").read_text(encoding="utf-8")
     assert source.startswith(f"# Exercise: {exercise_id}\n")
     lines = {ln.split("  #")[0].strip() for ln in source.split("\n")}
     missing = [ln for ln in _code_lines(hint) if ln not in lines]
@@ -89,7 +90,7 @@ def test_completed_last_hint_passes_the_check(exercise_id: str) -> None:
     ex = get_exercise(exercise_id)
     notebooks = sorted(SOLUTIONS.glob(f"{ex.notebook}_*.ipynb"))
     assert notebooks, f"no solution notebook for {exercise_id}"
-    path = HERE / f"{exercise_id}.py"
+    path = folder_of(exercise_id) / "hint_completion.py"
     verdict = run_check(Submission(exercise_id, setup_of_notebook(notebooks[0]), path.read_text(encoding="utf-8"),
                                    origin=str(path)))
     assert verdict.ok, f"hint 3 of {exercise_id}, completed, does not pass:\n{verdict.render()}"

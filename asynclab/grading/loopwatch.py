@@ -43,6 +43,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 from ..instruments.blocking import OTHER, classify
+from .reasons import Reason
 from .registry import CheckFailed, fail
 
 STALL = 0.1  # seconds one callback of the learner's code may hold a loop (notebook 00: 0.1 s is felt)
@@ -275,7 +276,7 @@ class LoopWatch:
         _, _, advice = classify(call.group(1)) if call else OTHER
         if advice == OTHER[2]:
             advice = "await its async twin, or move it off the loop with await asyncio.to_thread(...)"
-        return fail("loop-blocked", f"your code blocked the event loop: `{code}` ({where}) held it.",
+        return fail(Reason.LOOP_BLOCKED, f"your code blocked the event loop: `{code}` ({where}) held it.",
                     measured=f"{len(stalls)} time(s) your code held the loop for {STALL:g} s or more without "
                              f"awaiting, {self.held:.2f} s in all, the longest {worst.seconds:.2f} s",
                     expected=f"no hold of the loop of {STALL:g} s or more: the code awaits instead of waiting",

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..instruments.loop_monitor import LoopMonitor
+from .reasons import Reason
 from .registry import CheckFailed, fail
 
 T = TypeVar("T")
@@ -25,8 +26,8 @@ STALL_SHARE = 0.35
 # Failures a busy machine can cause on a right answer: a descheduled process, a garbage
 # collection, a neighbour's burst of load. These, and only these, are measured a second time.
 # Everything else (a wrong result, a lost job, a missing deadline on /hang) is deterministic.
-NOISY_REASONS = frozenset({"too-slow", "loop-blocked", "deadline-missed", "gave-up-early", "workers-serial",
-                           "p99-too-high"})
+NOISY_REASONS: frozenset[Reason] = frozenset({Reason.TOO_SLOW, Reason.LOOP_BLOCKED, Reason.DEADLINE_MISSED,
+                                              Reason.GAVE_UP_EARLY, Reason.WORKERS_SERIAL, Reason.P99_TOO_HIGH})
 
 
 async def remeasure(measure: Callable[[], Awaitable[T]], judge: Callable[[T], R], *, attempts: int = 2,
@@ -55,7 +56,7 @@ def require_coroutine_function(module: Any, name: str) -> Callable[..., Awaitabl
     """The learner's function, or a failing verdict that says it must be `async def`."""
     fn = getattr(module, name)
     if not inspect.iscoroutinefunction(fn):
-        raise fail("not-async", f"{name} is not an async function.", measured=f"{name} is a {type(fn).__name__}",
+        raise fail(Reason.NOT_ASYNC, f"{name} is not an async function.", measured=f"{name} is a {type(fn).__name__}",
                    expected=f"async def {name}(...)", hint="Define it with `async def` so callers can await it.")
     return fn
 
@@ -64,7 +65,7 @@ def require_class(module: Any, name: str, *, expected: str, hint: str) -> type:
     """The learner's class, or a failing verdict that says it must be a class."""
     cls = getattr(module, name)
     if not inspect.isclass(cls):
-        raise fail("not-a-class", f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
+        raise fail(Reason.NOT_A_CLASS, f"{name} is not a class.", measured=f"{name} is a {type(cls).__name__}",
                    expected=expected, hint=hint)
     return cls
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Coroutine, Sequence
+import tomllib
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from .layout import exercise_id_of_folder, folders
+from .reasons import Reason
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -63,7 +68,7 @@ class Verdict:
 class CheckFailed(Exception):
     """Raised inside a check to end it with a failing verdict."""
 
-    def __init__(self, reason: str, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> None:
+    def __init__(self, reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> None:
         super().__init__(summary)
         self.reason = reason
         self.summary = summary
@@ -72,10 +77,10 @@ class CheckFailed(Exception):
         self.hint = hint
 
 
-def fail(reason: str, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> CheckFailed:
-    """Build the exception a check raises: ``raise fail("loop-blocked", "...", measured=...)``.
+def fail(reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> CheckFailed:
+    """Build the exception a check raises: ``raise fail(Reason.LOOP_BLOCKED, "...", measured=...)``.
 
-    ``reason`` is a short stable code that tests assert on; the other fields are for people.
+    ``reason`` is one of the closed set in reasons.py, which tests assert on; the other fields are for people.
     """
     return CheckFailed(reason, summary, measured=measured, expected=expected, hint=hint)
 
@@ -93,7 +98,7 @@ class Exercise:
     defines: tuple[str, ...]
     check: CheckFn
     hints: tuple[str, ...]
-    starter_reason: str
+    starter_reason: Reason
     deadline: float = 30.0
     module: str = field(default="")
 
@@ -106,28 +111,26 @@ class Exercise:
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(
-    id: str,
-    *,
-    defines: Sequence[str],
-    hints: Sequence[str],
-    starter_reason: str,
-    deadline: float = 30.0,
-) -> Callable[[CheckFn], CheckFn]:
-    """Register a check. At least three hints: a nudge, the idea, then almost the code."""
-    if len(hints) < 3:
-        raise ValueError(f"{id}: give at least three hints (nudge, idea, almost the code)")
+def exercise(check_file: str, **overrides: Any) -> Callable[[CheckFn], CheckFn]:
+    """Register the check in `check_file` (pass ``__file__``) with the exercise.toml beside it.
+
+    The toml holds what an author edits most (the hint ladder, starter_reason, the deadline) as
+    data; at least three hints: a nudge, the idea, then almost the code. `overrides` replace
+    toml values, for values computed in code (a deadline derived from the check's sizes).
+    """
+    meta = {**read_exercise_toml(Path(check_file).with_name("exercise.toml")), **overrides}
 
     def register(fn: CheckFn) -> CheckFn:
-        if id in _REGISTRY and _REGISTRY[id].module != fn.__module__:
-            raise ValueError(f"exercise {id} is registered twice")
-        _REGISTRY[id] = Exercise(
-            id=id,
-            defines=tuple(defines),
+        ex_id = meta["id"]
+        if ex_id in _REGISTRY and _REGISTRY[ex_id].module != fn.__module__:
+            raise ValueError(f"exercise {ex_id} is registered twice")
+        _REGISTRY[ex_id] = Exercise(
+            id=ex_id,
+            defines=tuple(meta["defines"]),
             check=fn,
-            hints=tuple(hints),
-            starter_reason=starter_reason,
-            deadline=deadline,
+            hints=tuple(meta["hints"]),
+            starter_reason=Reason(meta["starter_reason"]),
+            deadline=float(meta.get("deadline", 30.0)),
             module=fn.__module__,
         )
         return fn
@@ -135,11 +138,30 @@ def exercise(
     return register
 
 
+def read_exercise_toml(path: Path) -> dict[str, Any]:
+    """An exercise.toml, validated: a clear error names the file and the field."""
+    with path.open("rb") as f:
+        meta = tomllib.load(f)
+    for key in ("id", "defines", "starter_reason", "hints"):
+        if key not in meta:
+            raise ValueError(f"{path}: missing `{key}`")
+    if exercise_id_of_folder(path.parent) != meta["id"]:
+        raise ValueError(f"{path}: id {meta['id']!r} does not match its folder {path.parent.name}")
+    if len(meta["hints"]) < 3:
+        raise ValueError(f"{path}: give at least three hints (nudge, idea, almost the code)")
+    if meta["starter_reason"] not in {r.value for r in Reason}:
+        raise ValueError(f"{path}: starter_reason {meta['starter_reason']!r} is not a Reason (grading/reasons.py)")
+    return meta
+
+
 def _load_checks() -> None:
-    from . import checks
+    from . import checks  # the notebook modules not yet moved into exercise folders
 
     for info in pkgutil.iter_modules(checks.__path__):
         importlib.import_module(f"{checks.__name__}.{info.name}")
+    for folder in folders():
+        if (folder / "check.py").exists():
+            importlib.import_module(f"asynclab.exercises.{folder.name}.check")
 
 
 def all_exercises() -> dict[str, Exercise]:

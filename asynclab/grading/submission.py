@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+from .layout import exercise_id_of_folder
+
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
 EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
 # A known answer whose second line is this is built from the solution, not read from the file.
@@ -145,11 +147,11 @@ def from_history(exercise_id: str, history: list[str]) -> Submission | None:
 
 
 def known_answer(path: str | Path, solutions: str | Path) -> tuple[Submission, str]:
-    """A known answer (exercises_tests/submissions/<id>/<name>.py) as a submission, and what it
-    must get: "pass" or a failure reason, from its first line `# expect: ...`. The setup cells
-    come from the exercise's notebook in `solutions`."""
+    """A known answer (asynclab/exercises/<folder>/answers/<name>.py or .edit) as a submission,
+    and what it must get: "pass" or a failure reason, from its first line `# expect: ...`. The
+    setup cells come from the exercise's notebook in `solutions`."""
     path = Path(path)
-    ex_id = path.parent.name
+    ex_id = exercise_id_of_folder(path.parent.parent)
     source = path.read_text(encoding="utf-8")
     header, _, rest = source.partition("\n")
     match = EXPECT_RE.match(header.strip())
@@ -160,9 +162,35 @@ def known_answer(path: str | Path, solutions: str | Path) -> tuple[Submission, s
         raise ValueError(f"no solution notebook for {ex_id} in {solutions}")
     if rest.strip() == DERIVED_BLOCKING:
         cell = blocking_variant(from_notebook(notebooks[0])[ex_id].cell)
+    elif path.suffix == ".edit":
+        cell = apply_edit(from_notebook(notebooks[0])[ex_id].cell, rest, where=str(path))
     else:
         cell = f"# Exercise: {ex_id}\n" + rest
     return Submission(ex_id, setup_of_notebook(notebooks[0]), cell, origin=str(path)), match.group("what")
+
+
+EDIT_RE = re.compile(r"^<<<<<<< solution\n(?P<old>.*?)^=======\n(?P<new>.*?)^>>>>>>> answer$", re.MULTILINE | re.DOTALL)
+
+
+def apply_edit(cell: str, edit: str, *, where: str = "edit") -> str:
+    """The solution's cell with each block of `edit` applied.
+
+    A known wrong answer that is a small change to the solution is written as that change, so
+    its file shows the mistake in a few lines and cannot drift from the solution: every block's
+    `<<<<<<< solution` side must occur exactly once in the cell, or this raises and names it.
+    """
+    blocks = list(EDIT_RE.finditer(edit))
+    if not blocks:
+        raise ValueError(f"{where}: no '<<<<<<< solution' / '=======' / '>>>>>>> answer' block")
+    for block in blocks:
+        old, new = block.group("old"), block.group("new")
+        count = cell.count(old)
+        if count != 1:
+            first = old.strip().splitlines()[0] if old.strip() else "(empty)"
+            raise ValueError(f"{where}: the solution side of a block occurs {count} times in the solution "
+                             f"cell (it must occur once); it starts {first!r}")
+        cell = cell.replace(old, new)
+    return cell
 
 
 def blocking_variant(cell: str) -> str:

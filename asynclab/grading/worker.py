@@ -21,6 +21,7 @@ from typing import Any
 
 from .loopwatch import LoopWatch
 from .measure import NOISY_REASONS, remeasure
+from .reasons import Reason
 from .registry import CheckFailed, Exercise, Verdict, get_exercise
 from .submission import Size, grading_size
 
@@ -71,7 +72,7 @@ def _still_awaiting(deadline: float) -> str:
 
 
 def _timeout(deadline: float, measured: str, hint: str) -> Verdict:
-    return Verdict("", "timeout", f"timed out after {deadline:.0f} s and was stopped.", reason="timeout",
+    return Verdict("", "timeout", f"timed out after {deadline:.0f} s and was stopped.", reason=Reason.TIMEOUT,
                    measured=measured, hint=hint)
 
 
@@ -224,18 +225,18 @@ def main(argv: list[str]) -> int:
         module, path = load_submission(request["source"], folder)
     except SyntaxError as exc:
         line = (exc.lineno or 0) - offset
-        outcome.write(Verdict("", "error", "your exercise cell does not compile.", reason="syntax-error",
+        outcome.write(Verdict("", "error", "your exercise cell does not compile.", reason=Reason.SYNTAX_ERROR,
                               measured=f"SyntaxError: {exc.msg} (line {line})",
                               hint="Fix the syntax, run the cell, then check again."))
         return 1
     except BaseException as exc:  # the learner's top-level code crashed
-        outcome.write(Verdict("", "error", "your exercise cell raised an error when it ran.", reason="cell-error",
+        outcome.write(Verdict("", "error", "your exercise cell raised an error when it ran.", reason=Reason.CELL_ERROR,
                               measured=_describe(exc, path, offset), hint="Run the cell in the notebook to see the full error."))
         return 1
 
     missing = _missing(ex, module)
     if missing:
-        outcome.write(Verdict("", "failed", f"your cell does not define {', '.join(missing)}.", reason="missing-definition",
+        outcome.write(Verdict("", "failed", f"your cell does not define {', '.join(missing)}.", reason=Reason.MISSING_DEFINITION,
                               expected=f"the cell defines {', '.join(ex.defines)}",
                               hint="Keep the names and signatures from the exercise text."))
         return 1
@@ -248,7 +249,7 @@ def main(argv: list[str]) -> int:
     except TimeoutError:
         verdict = _timeout(deadline, _still_awaiting(deadline), _WAITS_FOREVER)
     except BaseException as exc:
-        verdict = Verdict("", "error", "your code raised an error during the check.", reason="crashed",
+        verdict = Verdict("", "error", "your code raised an error during the check.", reason=Reason.CRASHED,
                           measured=_describe(exc, path, offset), hint="Run your code in the notebook to see the full error.")
     outcome.write(verdict)
     return 0 if verdict.ok else 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..grading.measure import NOISY_REASONS
+from ..grading.reasons import Reason
 from ..grading.registry import all_exercises
 from ..grading.runner import run_check
 from ..grading.submission import Submission
@@ -77,7 +78,7 @@ def _grade_one(submission: Submission) -> Result:
     try:
         verdict = run_check(submission)
     except Exception as exc:  # noqa: BLE001 - the runner itself failed (no interpreter, no disk): say so, go on
-        return Result(submission.exercise_id, FAILED, "grader-error", f"the grader could not run: {exc}")
+        return Result(submission.exercise_id, FAILED, Reason.GRADER_ERROR, f"the grader could not run: {exc}")
     seconds = time.monotonic() - started
     if verdict.ok:
         return Result(submission.exercise_id, PASSED, seconds=seconds)
@@ -130,7 +131,7 @@ def grade_folder(folder: Path, *, solutions: Path | None = None, jobs: int | Non
         place = found.place(ex_id)
         if place is None or place.submission is None:
             why = found.problems.get(ex_id) or f"no cell starting with '# Exercise: {ex_id}' in {folder}/"
-            results[ex_id] = Result(ex_id, FAILED, "not-found", why)
+            results[ex_id] = Result(ex_id, FAILED, Reason.NOT_FOUND, why)
         elif is_untouched(place.submission.cell, starter_of.get(ex_id)):
             results[ex_id] = Result(ex_id, NOT_ATTEMPTED, notebook=place.notebook, section=place.section)
         else:

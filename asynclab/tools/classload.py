@@ -29,7 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
-KNOWN = ROOT / "exercises_tests" / "submissions"
 # Known answers whose verdict a loaded machine could plausibly flip: they go round the class too.
 LOADED_KNOWN = ("00-warm-up/blocks_loop", "01-unblock-handler/to_thread_sleep", "02-fetch-all/sequential",
                 "03-bounded-fetch/blocks_loop", "05-deadline-fetch/blocks_loop", "06-task-registry/blocks_loop")
@@ -51,6 +50,7 @@ class Outcome:
 
 def cases(known: tuple[str, ...] = LOADED_KNOWN) -> list[tuple[str, object, str]]:
     """(name, submission, expected verdict) for every solution exercise and the chosen known answers."""
+    from ..grading.layout import folder_of
     from ..grading.submission import from_notebook, known_answer
 
     found: list[tuple[str, object, str]] = []
@@ -58,7 +58,8 @@ def cases(known: tuple[str, ...] = LOADED_KNOWN) -> list[tuple[str, object, str]
         for ex_id, submission in from_notebook(notebook).items():
             found.append((f"{ex_id}/solution", submission, "pass"))
     for name in known:
-        path = KNOWN / f"{name}.py"
+        ex_id, _, stem = name.partition("/")
+        path = folder_of(ex_id) / "answers" / f"{stem}.py"
         if path.exists():
             submission, want = known_answer(path, SOLUTIONS)
             found.append((name, submission, want))

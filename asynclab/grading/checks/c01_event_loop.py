@@ -50,8 +50,10 @@ import httpx
 
 from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
+from ..layout import ROOT as EXERCISES
 from ..loopwatch import LoopSampler, Source
 from ..measure import STALL_SHARE, Stopwatch, ratio_text, require_coroutine_function, unawaited_coroutines
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 from .c02_taskgroup import exception_leaves
 
@@ -149,21 +151,6 @@ class _CountingPool(ThreadPoolExecutor):
 
 
 # --- 01-unblock-handler -------------------------------------------------------------------
-UNBLOCK_HINTS = [
-    "Fifty calls took about fifty times as long as one. Which three lines of get_user never `await` "
-    "anything, and what does the loop do while they run?",
-    "Each blocking line has an async twin that awaits: `asyncio.sleep` for `time.sleep`, the given "
-    "`client` (an httpx.AsyncClient) for `httpx.get`, and the given asyncpg `pool` for `psycopg`. "
-    "asyncpg writes placeholders as $1, psycopg as %s: the setup cell has USER_SQL for asyncpg. "
-    "Docs: https://www.python-httpx.org/async/ and "
-    "https://magicstack.github.io/asyncpg/current/usage.html#connection-pools",
-    "Almost there:\n"
-    "    await asyncio.sleep(PAUSE)\n"
-    "    response = await client.get(f\"/users/{user_id}\", params={\"ms\": PROFILE_MS})\n"
-    "    response.raise_for_status()\n"
-    "    row = await pool.fetchrow(USER_SQL, user_id)\n"
-    "    return {**dict(row), **response.json()}",
-]
 
 
 async def _expected_users(lab: Lab, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -197,13 +184,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 150 else text[:149] + "…"
 
 
-@exercise(
-    "01-unblock-handler",
-    defines=["get_user"],
-    starter_reason="loop-blocked",
-    deadline=45,
-    hints=UNBLOCK_HINTS,
-)
+@exercise(str(EXERCISES / "ex01_unblock_handler" / "check.py"))  # hints, deadline: exercise.toml
 async def check_unblock_handler(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
@@ -267,33 +248,33 @@ async def check_unblock_handler(module: ModuleType, lab: Lab) -> Verdict:
     wrong = _wrong(got, expected)
     if wrong is not None:
         user_id, value, want = wrong
-        raise fail("wrong-result", f"get_user({user_id}) returned the wrong thing.",
+        raise fail(Reason.WRONG_RESULT, f"get_user({user_id}) returned the wrong thing.",
                    measured=f"got {_shown(value)}", expected=f"{want} (the users row merged with the API's profile)",
                    hint="Return a dict: the row's id, name and email plus the profile's tier and score, "
                         "e.g. {**dict(row), **response.json()}.")
 
     total_calls = len(SINGLE_IDS) + PROBE_CALLS + CALLS
     if stats["requests"] < total_calls:
-        raise fail("client-not-used", "get_user did not send its requests through the client it was given.",
+        raise fail(Reason.CLIENT_NOT_USED, "get_user did not send its requests through the client it was given.",
                    measured=f"{stats['requests']} of {total_calls} calls reached the API through `client`",
                    expected="every call uses `await client.get(...)` on the client passed in",
                    hint="Use the `client` argument (its base URL already points at the API): "
                         "client.get(f\"/users/{user_id}\"). Don't build URLs from API_URL or make your own client.")
     if acquired[0] < total_calls:
-        raise fail("pool-not-used", "get_user did not query through the pool it was given.",
+        raise fail(Reason.POOL_NOT_USED, "get_user did not query through the pool it was given.",
                    measured=f"{acquired[0]} of {total_calls} calls took a connection from `pool`",
                    expected="every call queries with `pool.fetchrow(...)` or `async with pool.acquire()`",
                    hint="Use the `pool` argument: `row = await pool.fetchrow(USER_SQL, user_id)`. "
                         "Connections of your own skip the pool's reuse and its limit (notebook 04).")
     if unawaited:
-        raise fail("not-awaited", "a coroutine in get_user was created but never awaited, so it never ran.",
+        raise fail(Reason.NOT_AWAITED, "a coroutine in get_user was created but never awaited, so it never ran.",
                    measured=unawaited[0].split("\n", 1)[0], expected="every coroutine awaited",
                    hint="Calling `asyncio.sleep(PAUSE)` only makes a coroutine object; "
                         "`await asyncio.sleep(PAUSE)` runs it.")
 
     if many.seconds > limit:
         queued = default_pool.jobs >= CALLS // 2
-        raise fail("too-slow", f"{CALLS} concurrent calls took far longer than one call.",
+        raise fail(Reason.TOO_SLOW, f"{CALLS} concurrent calls took far longer than one call.",
                    measured=f"{many.seconds:.2f} s for {CALLS} calls, {many.seconds / t1:.1f}× one call ({t1:.2f} s)"
                             + (f"; {default_pool.jobs} jobs went to the default thread pool, which has "
                                f"{DEFAULT_POOL_THREADS} threads here" if queued else ""),
@@ -324,7 +305,7 @@ def _judge_missing(outcome: Any) -> None:
         measured = f"get_user({MISSING_ID}) raised {type(outcome).__name__}: {str(outcome)[:100]}"
     else:
         measured = f"get_user({MISSING_ID}) returned {_shown(outcome)}"
-    raise fail("status-unchecked", "the API answered 404, and get_user did not raise httpx.HTTPStatusError.",
+    raise fail(Reason.STATUS_UNCHECKED, "the API answered 404, and get_user did not raise httpx.HTTPStatusError.",
                measured=measured + " (the API answers 404 for ids below 1)",
                expected="httpx.HTTPStatusError for any 4xx or 5xx answer",
                hint="Call `response.raise_for_status()` right after `await client.get(...)`: it raises for a 4xx "
@@ -346,30 +327,14 @@ def _fail_blocked(source: Source, named: list[str], monitor: Any, calls: int, cl
         detail = (detail + "; " if detail else "") + f"a new httpx.AsyncClient per call ({clients_made} made)"
     what = (f"a quick probe of {calls} concurrent calls of get_user (before the {CALLS})" if calls < CALLS
             else f"{calls} concurrent calls of get_user")
-    raise fail("loop-blocked", f"the event loop stalled during {what}, so the calls queued.",
+    raise fail(Reason.LOOP_BLOCKED, f"the event loop stalled during {what}, so the calls queued.",
                measured=monitor.summary() + (f"; {detail}" if detail else ""), expected=EXPECTED_FREE, hint=hint)
 
 
 # --- 01-offload-cpu -----------------------------------------------------------------------
-OFFLOAD_HINTS = [
-    "The hashes are right, but while they were computed the heartbeat could not tick. Where does "
-    "hash_password run: on the loop's thread, or somewhere else?",
-    "Wrapping the work in `async def`, or adding `await asyncio.sleep(0)`, does not move it off the loop. "
-    "hashlib releases the GIL while it hashes, so a thread can do it while the loop keeps running: "
-    "asyncio.to_thread (https://docs.python.org/3/library/asyncio-task.html#running-in-threads).",
-    "Almost there:\n"
-    "    return list(await asyncio.gather(*(asyncio.to_thread(hash_password, p) for p in passwords)))\n"
-    "gather keeps the input order.",
-]
 
 
-@exercise(
-    "01-offload-cpu",
-    defines=["hash_passwords"],
-    starter_reason="loop-blocked",
-    deadline=40,
-    hints=OFFLOAD_HINTS,
-)
+@exercise(str(EXERCISES / "ex01_offload_cpu" / "check.py"))  # hints, deadline: exercise.toml
 async def check_offload_cpu(module: ModuleType, lab: Lab) -> Verdict:
     from ...lessons.n01_event_loop import hash_passwords_inline
 
@@ -391,7 +356,7 @@ async def check_offload_cpu(module: ModuleType, lab: Lab) -> Verdict:
 
     if _stalled(monitor):
         named = _blame(source, None, sampler)
-        raise fail("loop-blocked", f"the event loop stalled while {len(PASSWORDS)} passwords were hashed.",
+        raise fail(Reason.LOOP_BLOCKED, f"the event loop stalled while {len(PASSWORDS)} passwords were hashed.",
                    measured=monitor.summary() + (f"; the loop was busy in {', '.join(named[:3])}" if named else ""),
                    expected=EXPECTED_FREE,
                    hint="The hashing still runs on the loop's own thread. async def and asyncio.sleep(0) do not "
@@ -402,12 +367,12 @@ async def check_offload_cpu(module: ModuleType, lab: Lab) -> Verdict:
             measured = f"the right hashes, in this order of the input: {order}"
         else:
             measured = f"got {type(got).__name__}: {str(got)[:100]}"
-        raise fail("wrong-result", "hash_passwords returned the wrong hashes (or in the wrong order).",
+        raise fail(Reason.WRONG_RESULT, "hash_passwords returned the wrong hashes (or in the wrong order).",
                    measured=measured,
                    expected="a list with hash_password(p) for each password, in the same order",
                    hint="asyncio.gather returns results in the order of its arguments; as_completed does not.")
     if answer.seconds > CPU_SLOWDOWN * inline:
-        raise fail("too-slow", "hash_passwords is much slower than hashing inline.",
+        raise fail(Reason.TOO_SLOW, "hash_passwords is much slower than hashing inline.",
                    measured=ratio_text(answer.seconds, inline).replace("the ideal", "inline"),
                    expected=f"at most {CPU_SLOWDOWN:g}× the inline time",
                    hint="Starting a process pool for every call costs more than the work. Threads are enough for "

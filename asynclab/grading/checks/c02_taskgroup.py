@@ -24,7 +24,9 @@ import httpx
 
 from ...lab import Lab
 from ...services.api_client import ApiHandle
+from ..layout import ROOT as EXERCISES
 from ..measure import Stopwatch, ratio_text, require_coroutine_function
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 
 # Concurrency: 10 requests of 150 ± 100 ms; one after another they take ~6× the slowest one.
@@ -78,7 +80,7 @@ def _too_early(exc: BaseException, fn: str) -> None:
     """Fail with 'result-read-too-early' when `exc` is (or holds) an InvalidStateError."""
     if any(isinstance(e, asyncio.InvalidStateError) for e in exception_leaves(exc)):
         raise fail(
-            "result-read-too-early",
+            Reason.RESULT_READ_TOO_EARLY,
             f"{fn} read a task's result inside the `async with` block, before the task was done.",
             measured=f"{fn} raised {_name(exc)} on a run where every request succeeds",
             expected="the results, read after the block has waited for every task",
@@ -100,7 +102,7 @@ async def _in_flight_after(api: ApiHandle, seconds: float) -> dict[str, Any]:
 def _check_speed(fn_name: str, seconds: float, slowest: float, n: int) -> None:
     if seconds > MAX_RATIO * slowest + SLACK:
         raise fail(
-            "too-slow",
+            Reason.TOO_SLOW,
             f"{fn_name} took far longer than its slowest request: are the requests running one after another?",
             measured=f"{n} requests in {ratio_text(seconds, slowest)} (the slowest request)",
             expected=f"at most {MAX_RATIO:g}× the slowest request (+{SLACK:g} s)",
@@ -110,23 +112,7 @@ def _check_speed(fn_name: str, seconds: float, slowest: float, n: int) -> None:
 
 # --- 02-fetch-all ---------------------------------------------------------------------------
 
-@exercise(
-    "02-fetch-all",
-    defines=["fetch_all"],
-    starter_reason="siblings-not-cancelled",
-    deadline=30,
-    hints=[
-        "In the check, one request fails after 0.1 s while five others need 2.5 s. The error reaches you at "
-        "once; look at the measured in-flight count. Who is still waiting for those five answers?",
-        "`asyncio.gather` hands you the first error at once but never cancels the other awaitables. An "
-        "`asyncio.TaskGroup` cancels the rest when one task fails, and waits until they have stopped before "
-        "the error leaves the `async with` block. Docs: "
-        "https://docs.python.org/3/library/asyncio-task.html#task-groups",
-        "async with asyncio.TaskGroup() as tg:\n"
-        "        tasks = [tg.create_task(fetch_text(client, url)) for url in urls]\n"
-        "    return [t.result() for t in tasks]   # after the block, not inside it",
-    ],
-)
+@exercise(str(EXERCISES / "ex02_fetch_all" / "check.py"))  # hints, deadline: exercise.toml
 async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
     fetch_all = require_coroutine_function(module, "fetch_all")
     api = lab.api.scoped()
@@ -142,7 +128,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
                 raise
         seconds = sw.seconds
         if not isinstance(result, Sequence) or isinstance(result, (str, bytes)) or len(result) != N_FAST:
-            raise fail("wrong-result", "fetch_all should return a list with one body per URL.",
+            raise fail(Reason.WRONG_RESULT, "fetch_all should return a list with one body per URL.",
                        measured=f"returned {type(result).__name__}"
                        + (f" of length {len(result)}" if isinstance(result, Sequence) else ""),
                        expected=f"a list of {N_FAST} strings (response bodies)",
@@ -151,7 +137,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
         maybe_ids = [i for i, _ in parsed]
         if None in maybe_ids:
             bad = next(r for r, (i, _) in zip(result, parsed, strict=True) if i is None)
-            raise fail("wrong-result", "fetch_all should return each response's body as a string.",
+            raise fail(Reason.WRONG_RESULT, "fetch_all should return each response's body as a string.",
                        measured=f"one element is {type(bad).__name__}: {str(bad)[:60]!r}",
                        expected="the text of each response (what fetch_text returns)",
                        hint="Use `fetch_text(client, url)` from the setup cell: it returns the body.")
@@ -161,11 +147,11 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
                 ms_of = dict(parsed)
                 by_speed = sorted(expected, key=lambda i: ms_of[i])
                 how = " (fastest first: completion order)" if ids == by_speed else ""
-                raise fail("wrong-order", f"fetch_all returned the right bodies in the wrong order{how}.",
+                raise fail(Reason.WRONG_ORDER, f"fetch_all returned the right bodies in the wrong order{how}.",
                            measured=f"ids in this order: {', '.join(ids)}", expected=f"{', '.join(expected)} (the order of urls)",
                            hint="Keep the tasks in a list in input order and read their results in that order; "
                                 "`as_completed` yields in completion order.")
-            raise fail("wrong-result", "fetch_all returned bodies that do not belong to the URLs it was given.",
+            raise fail(Reason.WRONG_RESULT, "fetch_all returned bodies that do not belong to the URLs it was given.",
                        measured=f"ids: {', '.join(map(str, ids))}", expected=f"ids: {', '.join(expected)}",
                        hint="Fetch every URL in `urls` exactly once.")
         slowest = max(ms for _, ms in parsed) / 1000
@@ -184,7 +170,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
             stats = await api.stats()
             done, _ = await asyncio.wait({task}, timeout=SLOW_MS / 1000 + 1.5)  # see how it ends
             if done and not task.cancelled() and task.exception() is None:
-                raise fail("error-swallowed", "fetch_all returned a result although one of the requests failed.",
+                raise fail(Reason.ERROR_SWALLOWED, "fetch_all returned a result although one of the requests failed.",
                            measured=f"it returned {type(task.result()).__name__} after "
                                     f"{time.monotonic() - started:.1f} s; the /error request had answered 500 "
                                     f"after {ERROR_MS / 1000:.1f} s",
@@ -194,19 +180,19 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
                                 "`raise_for_status()`).")
             task.cancel()
             await asyncio.wait({task}, timeout=2)
-            raise fail("error-too-late",
+            raise fail(Reason.ERROR_TOO_LATE,
                        "fetch_all was still running long after one of its requests had failed.",
                        measured=f"one request failed after {ERROR_MS / 1000:.1f} s; {took:.1f} s in, fetch_all had not "
                                 f"raised, with {stats['in_flight']} requests in flight",
                        expected=f"the error raised within {RAISE_WITHIN:g} s, the other requests cancelled",
                        hint="Fail fast: when one request fails, cancel the others and raise.")
         if task.cancelled():
-            raise fail("wrong-error", "fetch_all raised CancelledError instead of the request's error.",
+            raise fail(Reason.WRONG_EXCEPTION, "fetch_all raised CancelledError instead of the request's error.",
                        measured="CancelledError", expected="httpx.HTTPStatusError, alone or in an ExceptionGroup",
                        hint="Let the failing request's own error come out of fetch_all.")
         error = task.exception()
         if error is None:
-            raise fail("error-swallowed", "fetch_all returned a result although one of the requests failed.",
+            raise fail(Reason.ERROR_SWALLOWED, "fetch_all returned a result although one of the requests failed.",
                        measured=f"returned {type(task.result()).__name__}; the /error request answered 500",
                        expected="httpx.HTTPStatusError raised, alone or in an ExceptionGroup",
                        hint="Don't catch the error: let it (or the TaskGroup's ExceptionGroup) propagate. And check "
@@ -214,7 +200,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
                                 "`raise_for_status()`).")
         _too_early(error, "fetch_all")
         if not any(isinstance(e, httpx.HTTPStatusError) for e in exception_leaves(error)):
-            raise fail("wrong-error", "fetch_all raised, but not the failing request's error.",
+            raise fail(Reason.WRONG_EXCEPTION, "fetch_all raised, but not the failing request's error.",
                        measured=f"raised {_name(error)}: {str(error)[:80]}",
                        expected="httpx.HTTPStatusError, alone or in an ExceptionGroup",
                        hint="Let the error from `fetch_text` propagate unchanged.")
@@ -222,7 +208,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
         stats = await _in_flight_after(api, SETTLE)
         settled = time.monotonic() - started - raised_at
         if stats["in_flight"] > 0:
-            raise fail("siblings-not-cancelled",
+            raise fail(Reason.SIBLINGS_NOT_CANCELLED,
                        "fetch_all raised the error, but the other requests kept running: nothing cancelled them.",
                        measured=f"error raised after {raised_at:.2f} s; {settled:.1f} s later the server still had "
                                 f"{stats['in_flight']} of the {N_SLOW} other requests in flight",
@@ -230,7 +216,7 @@ async def check_fetch_all(module: ModuleType, lab: Lab) -> Verdict:
                        hint="Neither `asyncio.gather` nor `asyncio.wait` cancels the other awaitables when one raises. "
                             "A TaskGroup does, and waits for them to stop.")
         if stats["completed"] > 1 or stats["disconnects"] != N_SLOW:
-            raise fail("siblings-not-cancelled",
+            raise fail(Reason.SIBLINGS_NOT_CANCELLED,
                        "some of the other requests ran to completion after the failure instead of being cancelled.",
                        measured=f"after the failure: {stats['completed'] - 1} requests completed, "
                                 f"{stats['disconnects']} cancelled (disconnects)",
@@ -248,29 +234,7 @@ N_ERRORS = 2
 CANCEL_AFTER_MIN = 0.3  # the check waits at least this long (and until the server sees every request) before cancelling
 
 
-@exercise(
-    "02-fetch-report",
-    defines=["fetch_report"],
-    starter_reason="cancellation-swallowed",
-    deadline=30,
-    hints=[
-        "The check cancels the task running fetch_report, the way a timeout or a shutdown would. "
-        "What does `except BaseException` do with that CancelledError?",
-        "A failed request is an Exception: put it in the report. A CancelledError is not a failure of the "
-        "request, it is an order to stop, and it is a BaseException, not an Exception. Catch `Exception` "
-        "only, inside each child, and run the children in a TaskGroup, so that cancelling fetch_report "
-        "cancels every one of them too. Docs: "
-        "https://docs.python.org/3/library/asyncio-exceptions.html#asyncio.CancelledError",
-        "async def outcome(url):\n"
-        "        try:\n"
-        "            return await fetch_text(client, url)\n"
-        "        except Exception as exc:\n"
-        "            return exc\n"
-        "    async with asyncio.TaskGroup() as tg:\n"
-        "        tasks = {url: tg.create_task(outcome(url)) for url in urls}\n"
-        "    return {url: t.result() for url, t in tasks.items()}",
-    ],
-)
+@exercise(str(EXERCISES / "ex02_fetch_report" / "check.py"))  # hints, deadline: exercise.toml
 async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
     fetch_report = require_coroutine_function(module, "fetch_report")
     api = lab.api.scoped()
@@ -284,19 +248,19 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
                 report = await fetch_report(client, urls)
             except Exception as exc:
                 _too_early(exc, "fetch_report")
-                raise fail("error-not-reported", "fetch_report raised instead of putting the failures in the report.",
+                raise fail(Reason.ERROR_NOT_REPORTED, "fetch_report raised instead of putting the failures in the report.",
                            measured=f"raised {_name(exc)} (2 of the {len(urls)} URLs answer 500)",
                            expected="a dict: each URL -> its body, or the exception its request raised",
                            hint="Catch `Exception` around each request, inside its own task, and return it as a value. "
                                 "A TaskGroup without that raises an ExceptionGroup and cancels the rest.") from None
         seconds = sw.seconds
         if not isinstance(report, Mapping):
-            raise fail("wrong-result", "fetch_report should return a dict.", measured=f"returned {type(report).__name__}",
+            raise fail(Reason.WRONG_RESULT, "fetch_report should return a dict.", measured=f"returned {type(report).__name__}",
                        expected="dict[str, str | Exception], one entry per URL",
                        hint="Build `{url: outcome}` for every URL.")
         missing = [u for u in urls if u not in report]
         if missing or len(report) != len(urls):
-            raise fail("wrong-result", "fetch_report's dict should have exactly one entry per URL, keyed by the URL.",
+            raise fail(Reason.WRONG_RESULT, "fetch_report's dict should have exactly one entry per URL, keyed by the URL.",
                        measured=f"{len(report)} entries, {len(missing)} of the {len(urls)} URLs missing",
                        expected=f"{len(urls)} entries, keys = the URLs given",
                        hint="Key the report by the URL string you were given.")
@@ -304,13 +268,13 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
         for url in urls:
             value = report[url]
             if isinstance(value, BaseException) and not isinstance(value, Exception):
-                raise fail("cancelled-as-value", "fetch_report put a non-Exception (a cancellation) in the report.",
+                raise fail(Reason.CANCELLED_AS_VALUE, "fetch_report put a non-Exception (a cancellation) in the report.",
                            measured=f"a URL maps to {type(value).__name__}, a BaseException",
                            expected="bodies and Exception instances only",
                            hint="Catch `Exception`, not `BaseException`: cancellation must propagate.")
             if url in bad:
                 if not isinstance(value, Exception):
-                    raise fail("wrong-result", "a failing URL should map to the exception its request raised.",
+                    raise fail(Reason.WRONG_RESULT, "a failing URL should map to the exception its request raised.",
                                measured=f"a URL that answers 500 maps to {type(value).__name__}: {str(value)[:60]!r}",
                                expected="the exception instance (httpx.HTTPStatusError from fetch_text)",
                                hint="Store the exception object itself, not its text, and not the error body: a 4xx/5xx "
@@ -320,7 +284,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
             got_id, ms = _body_id(value)
             want = good.index(url)
             if got_id != f"ok{want}":
-                raise fail("wrong-result", "a URL maps to something other than its own body.",
+                raise fail(Reason.WRONG_RESULT, "a URL maps to something other than its own body.",
                            measured=f"a /delay URL maps to {type(value).__name__}: {str(value)[:60]!r}",
                            expected="the response body of that URL (a string)",
                            hint="Use `fetch_text(client, url)` and keep each result with its own URL.")
@@ -342,7 +306,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
         if task.done():
             early = "was cancelled" if task.cancelled() else (
                 f"raised {_name(task.exception())}" if task.exception() is not None else "returned")  # type: ignore[arg-type]
-            raise fail("wrong-result", "fetch_report finished before its slow requests could have.",
+            raise fail(Reason.WRONG_RESULT, "fetch_report finished before its slow requests could have.",
                        measured=f"it {early} after {time.monotonic() - started:.2f} s; the slow requests take "
                                 f"{SLOW_MS / 1000:g} s",
                        expected="it waits for every request", hint="Await every request before building the report.")
@@ -352,7 +316,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
         done, _ = await asyncio.wait({task}, timeout=SLOW_MS / 1000 + 1.5)
         after = time.monotonic() - cancelled_at
         if not done:
-            raise fail("cancellation-swallowed", "fetch_report kept running after it was cancelled.",
+            raise fail(Reason.CANCELLATION_SWALLOWED, "fetch_report kept running after it was cancelled.",
                        measured=f"still running {after:.1f} s after `task.cancel()`",
                        expected="CancelledError raised at once",
                        hint="Something catches the CancelledError and carries on. Catch `Exception`, not `BaseException`.")
@@ -363,18 +327,18 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
                 caught = [u for u, v in value.items() if isinstance(v, asyncio.CancelledError)] \
                     if isinstance(value, Mapping) else []
                 stored = (f"; it stored CancelledError as the value of {len(caught)} URL(s)" if caught else "")
-                raise fail("cancellation-swallowed", "your function returned a result after it was cancelled.",
+                raise fail(Reason.CANCELLATION_SWALLOWED, "your function returned a result after it was cancelled.",
                            measured=f"cancelled {cancelled_at - started:.2f} s in, it returned a "
                                     f"{type(value).__name__} {after:.2f} s later{stored}",
                            expected="CancelledError raised out of fetch_report, no report",
                            hint="CancelledError is a BaseException: `except BaseException` (or a bare `except:`) catches "
                                 "the caller's cancellation and turns it into a value. Catch `Exception` instead.")
-            raise fail("cancellation-swallowed", "fetch_report turned its cancellation into another error.",
+            raise fail(Reason.CANCELLATION_SWALLOWED, "fetch_report turned its cancellation into another error.",
                        measured=f"cancelled, it raised {_name(error)}: {str(error)[:60]}",
                        expected="CancelledError, unchanged", hint="Let CancelledError propagate as it is.")
         stats = await _in_flight_after(api, SETTLE)
         if stats["in_flight"] > 0:
-            raise fail("children-left-running",
+            raise fail(Reason.CHILDREN_LEFT_RUNNING,
                        "fetch_report was cancelled, but its requests kept running at the server.",
                        measured=f"{stats['in_flight']} of {in_flight_at_cancel} requests still in flight "
                                 f"{time.monotonic() - cancelled_at:.1f} s after the cancellation",
@@ -383,7 +347,7 @@ async def check_fetch_report(module: ModuleType, lab: Lab) -> Verdict:
                             "what it awaits at that moment (and `asyncio.wait` or `as_completed` cancel nothing). "
                             "A TaskGroup (or gather) cancels all its children when the caller is cancelled.")
         if stats["completed"] > 1:  # only the quick request may complete
-            raise fail("children-left-running",
+            raise fail(Reason.CHILDREN_LEFT_RUNNING,
                        "some requests ran to completion after fetch_report was cancelled.",
                        measured=f"{stats['completed'] - 1} slow requests completed, {stats['disconnects']} cancelled",
                        expected=f"0 completed, {N_SLOW} cancelled", hint="Cancel every child when the caller is cancelled.")

@@ -54,7 +54,9 @@ from typing import Any
 import httpx
 
 from ...lab import Lab
+from ..layout import ROOT as EXERCISES
 from ..measure import Stopwatch, require_coroutine_function
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 from ..submission import sized
 from .c02_taskgroup import exception_leaves
@@ -151,32 +153,7 @@ def bounded_fetch_plan(sleeps_ms: list[int], limit: int) -> dict[str, float]:
     }
 
 
-@exercise(
-    "03-bounded-fetch",
-    defines=["fetch_all"],
-    starter_reason="over-limit",
-    deadline=40,
-    hints=[
-        "The server saw far more than `limit` requests at the same time. What in your function makes "
-        "any request wait before it starts?",
-        "Create ONE `asyncio.Semaphore(limit)` per call of fetch_all, before any request starts, and make "
-        "every request hold it while it runs: `async with sem:` around `client.get(...)`. Keep the TaskGroup "
-        "(or gather) so results stay in input order. That makes `limit` a limit per call: in a service, where "
-        "many handlers call at once, the limit for the whole process is one semaphore made at start-up "
-        "(notebook 03, section 3). Docs: "
-        "https://docs.python.org/3/library/asyncio-sync.html#asyncio.Semaphore",
-        "Almost the code:\n"
-        "    sem = asyncio.Semaphore(limit)\n"
-        "    async def one(url):\n"
-        "        async with sem:\n"
-        "            response = await client.get(url)\n"
-        "            response.raise_for_status()  # a 4xx or 5xx raises\n"
-        "            return response.text\n"
-        "    async with asyncio.TaskGroup() as tg:\n"
-        "        tasks = [tg.create_task(one(u)) for u in urls]\n"
-        "    return [t.result() for t in tasks]",
-    ],
-)
+@exercise(str(EXERCISES / "ex03_bounded_fetch" / "check.py"))  # hints, deadline: exercise.toml
 async def check_bounded_fetch(module: ModuleType, lab: Lab) -> Verdict:
     fetch_all = require_coroutine_function(module, "fetch_all")
     mine, probe = lab.api.scoped(), lab.api.scoped()
@@ -203,42 +180,42 @@ async def check_bounded_fetch(module: ModuleType, lab: Lab) -> Verdict:
                 f"{connections} connections opened, {made[0]} new clients, {sw.seconds:.2f} s")
 
     if made[0] or connections > FETCH_POOL:
-        raise fail("new-client", "fetch_all did not use the client it was given: it made new clients.",
+        raise fail(Reason.CLIENT_PER_REQUEST, "fetch_all did not use the client it was given: it made new clients.",
                    measured=measured, expected=f"0 new clients, at most {FETCH_POOL} connections (the given pool)",
                    hint="Every httpx.AsyncClient is a new connection pool (notebook 04). Call `client.get` on the "
                         "client passed in, and never create one per request.")
     if peak > FETCH_LIMIT:
-        raise fail("over-limit", f"more than limit={FETCH_LIMIT} requests were in flight at once.",
+        raise fail(Reason.OVER_LIMIT, f"more than limit={FETCH_LIMIT} requests were in flight at once.",
                    measured=measured, expected=f"peak in flight ≤ {FETCH_LIMIT}",
                    hint="Is there exactly ONE semaphore that every request acquires? A semaphore made inside "
                         "the per-request coroutine (or none at all) bounds nothing.")
     if results is None:
-        raise fail("too-slow", f"fetch_all was still running after {timeout:.0f} s.", measured=measured,
+        raise fail(Reason.TOO_SLOW, f"fetch_all was still running after {timeout:.0f} s.", measured=measured,
                    expected=f"about {plan['ideal']:.2f} s (ceil({FETCH_N}/{FETCH_LIMIT}) × mean latency)",
                    hint="Are the requests running one after another? Let `limit` of them run at the same time.")
     results = list(results) if isinstance(results, (list, tuple)) else results
     if not isinstance(results, list) or len(results) != FETCH_N:
-        raise fail("wrong-result", f"fetch_all should return a list of {FETCH_N} response bodies.",
+        raise fail(Reason.WRONG_RESULT, f"fetch_all should return a list of {FETCH_N} response bodies.",
                    measured=f"returned {type(results).__name__}"
                             + (f" of length {len(results)}" if hasattr(results, "__len__") else ""),
                    expected=f"a list of {FETCH_N} strings, one per URL", hint="Return `response.text` for every URL.")
     if results != expected:
         if sorted(map(str, results)) == sorted(expected):
             first = next(i for i, (a, b) in enumerate(zip(results, expected, strict=True)) if a != b)
-            raise fail("wrong-order", "the bodies are all there, but not in the order of the URLs.",
+            raise fail(Reason.WRONG_ORDER, "the bodies are all there, but not in the order of the URLs.",
                        measured=f"position {first} holds the body of another URL ({str(results[first])[:60]})",
                        expected="results[i] is the body of urls[i]",
                        hint="Completion order is not input order. Keep the tasks in a list in URL order and read "
                             "their results after the TaskGroup (or use gather, which keeps order).")
         bad = next(i for i, (a, b) in enumerate(zip(results, expected, strict=True)) if a != b)
-        raise fail("wrong-result", "some results are not the response bodies.",
+        raise fail(Reason.WRONG_RESULT, "some results are not the response bodies.",
                    measured=f"results[{bad}] = {str(results[bad])[:80]!r}", expected=f"{expected[bad]!r}",
                    hint="Return `response.text` (a str) for each URL.")
     ratio = sw.seconds / plan["ideal"]
     timing = (f"{sw.seconds:.2f} s = {ratio:.2f}× the ideal {plan['ideal']:.2f} s "
               f"(ceil({FETCH_N}/{FETCH_LIMIT}) × mean latency {plan['ideal'] / math.ceil(FETCH_N / FETCH_LIMIT) * 1000:.0f} ms)")
     if sw.seconds > plan["bound"]:
-        raise fail("too-slow", "fetch_all took too long for its limit.", measured=f"{timing}; peak {peak} in flight",
+        raise fail(Reason.TOO_SLOW, "fetch_all took too long for its limit.", measured=f"{timing}; peak {peak} in flight",
                    expected=f"at most {FETCH_SLACK}× the ideal + {FETCH_CONSTANT} s = {plan['bound']:.2f} s "
                             f"(batches of {FETCH_LIMIT} would take about {plan['chunked']:.2f} s)",
                    hint="Batches wait for their slowest request while the other slots sit idle. With a semaphore, "
@@ -267,7 +244,7 @@ async def _judge_error_call(fetch_all: Any, lab: Lab) -> None:
                 measured = f"returned a list whose [{ERROR_AT}] is the error's body: {str(value[ERROR_AT])[:80]!r}"
             else:
                 measured = f"returned {str(value)[:100]}"
-    raise fail("status-unchecked", f"one of {ERROR_N} URLs answered {ERROR_STATUS}, and fetch_all did not raise "
+    raise fail(Reason.STATUS_UNCHECKED, f"one of {ERROR_N} URLs answered {ERROR_STATUS}, and fetch_all did not raise "
                "httpx.HTTPStatusError.", measured=f"urls[{ERROR_AT}] answered {ERROR_STATUS}; fetch_all {measured}",
                expected="httpx.HTTPStatusError (alone or in an ExceptionGroup) for any 4xx or 5xx answer",
                hint="Call `response.raise_for_status()` before returning `response.text`: the body of a 503 is a "
@@ -353,7 +330,7 @@ class _Stream:
         self.bad_body: tuple[str, str] | None = None
         self.peak_tasks = 0
         self.peak_read_ahead = 0
-        self.violation: str | None = None
+        self.violation: Reason | None = None
         self.exhausted_at: float | None = None
         self.last_sink = time.monotonic()
 
@@ -374,12 +351,12 @@ class _Stream:
             if live > self.peak_tasks:
                 self.peak_tasks = live
                 if live > self.limit + EXTRA_TASKS and self.violation is None:
-                    self.violation = "too-many-tasks"
+                    self.violation = Reason.TOO_MANY_TASKS
         ahead = self.pulled - self.sunk
         if ahead > self.peak_read_ahead:
             self.peak_read_ahead = ahead
             if ahead > READ_AHEAD_MAX and self.violation is None:
-                self.violation = "unbounded-buffer"
+                self.violation = Reason.UNBOUNDED_BUFFER
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._urls()
@@ -499,108 +476,73 @@ def _judge(stream: _Stream, result: Any, seconds: float, stats: dict[str, Any], 
     measured = (f"{what}: {stream.pulled:,} URLs taken, {stream.sunk:,} sunk, peak {stream.peak_tasks} live tasks, "
                 f"peak {stats['peak_in_flight']} in flight, {seconds:.2f} s")
     if made or stats["connections"] > pool:
-        raise fail("new-client", "process_stream did not use the client it was given: it made new clients.",
+        raise fail(Reason.CLIENT_PER_REQUEST, "process_stream did not use the client it was given: it made new clients.",
                    measured=f"{made} new httpx.AsyncClient, {stats['connections']} connections",
                    expected=f"0 new clients, at most {pool} connections",
                    hint="Use the `client` argument for every request; a client per request is a pool per request.")
     if stream.violation == "too-many-tasks":
-        raise fail("too-many-tasks", f"{stream.peak_tasks} tasks were alive at once for limit={limit}; the task count "
+        raise fail(Reason.TOO_MANY_TASKS, f"{stream.peak_tasks} tasks were alive at once for limit={limit}; the task count "
                    "must not grow with the stream. The check stopped the stream early.", measured=measured,
                    expected=f"at most limit + {EXTRA_TASKS} = {limit + EXTRA_TASKS} live tasks, however long the stream",
                    hint="A stream may never end, so you cannot create a task per URL. Start `limit` workers that "
                         "take URLs from a bounded asyncio.Queue (or acquire a semaphore BEFORE creating each task).")
     if stream.violation == "unbounded-buffer":
-        raise fail("unbounded-buffer", f"your code took {stream.peak_read_ahead:,} URLs from the stream before "
+        raise fail(Reason.UNBOUNDED_BUFFER, f"your code took {stream.peak_read_ahead:,} URLs from the stream before "
                    "processing them: it buffers the stream in memory. The check stopped the stream early.",
                    measured=f"{what}: {stream.peak_read_ahead:,} URLs taken but not yet sunk at the peak, "
                             f"{stream.peak_tasks} live tasks", expected=f"at most {READ_AHEAD_MAX:,} URLs taken but not yet sunk",
                    hint="Do not read the whole stream into a list (or an unbounded queue). Use "
                         "asyncio.Queue(maxsize=...) so the producer waits while the workers are busy.")
     if stats["peak_in_flight"] > limit:
-        raise fail("over-limit", f"more than limit={limit} requests were in flight at once.", measured=measured,
+        raise fail(Reason.OVER_LIMIT, f"more than limit={limit} requests were in flight at once.", measured=measured,
                    expected=f"peak in flight ≤ {limit}",
                    hint="Start exactly `limit` workers (or one shared Semaphore(limit)), and let each do one request at a time.")
     if result is _NOT_RETURNED:
         if stream.exhausted_at is not None and stream.sunk >= stream.good:
-            raise fail("timeout", f"every URL was processed, but process_stream did not return within "
+            raise fail(Reason.TIMEOUT, f"every URL was processed, but process_stream did not return within "
                        f"{RETURN_GRACE:.0f} s of the stream's end.", measured=measured,
                        expected="return the count once the stream ends and the workers finish",
                        hint="Workers that loop `while True: await queue.get()` never stop by themselves. Put one "
                             "sentinel (None) per worker into the queue at the end, or cancel them after `queue.join()`.")
         if time.monotonic() - stream.last_sink < 2.0:  # still making progress: slow, not stuck
-            raise fail("too-slow", f"process_stream was still working after {seconds:.0f} s.", measured=measured,
+            raise fail(Reason.TOO_SLOW, f"process_stream was still working after {seconds:.0f} s.", measured=measured,
                        expected=f"all {stream.n:,} URLs processed, `limit` at a time",
                        hint="Are the requests running one after another? Let `limit` of them run at the same time.")
-        raise fail("timeout", f"process_stream stopped making progress and did not finish within {seconds:.0f} s.",
+        raise fail(Reason.TIMEOUT, f"process_stream stopped making progress and did not finish within {seconds:.0f} s.",
                    measured=measured, expected=f"all {stream.n:,} URLs processed",
                    hint="Something waits forever: does every worker get a URL or a stop signal?")
     if stream.sunk_failed:
-        raise fail("status-unchecked", f"{stream.sunk_failed} URL(s) that answered {ERROR_STATUS} reached the sink "
+        raise fail(Reason.STATUS_UNCHECKED, f"{stream.sunk_failed} URL(s) that answered {ERROR_STATUS} reached the sink "
                    "with the error's body.", measured=measured,
                    expected=f"the {len(stream.failing)} failed URLs logged and skipped: not sunk, not counted",
                    hint="Call `response.raise_for_status()` before the sink, catch httpx.HTTPError in the worker, log "
                         "it and go on with the next URL.")
     if stream.bad_body is not None:
         url, body = stream.bad_body
-        raise fail("wrong-result", "the sink got something other than the URL and its response body.",
+        raise fail(Reason.WRONG_RESULT, "the sink got something other than the URL and its response body.",
                    measured=f"sink({url!r}, {body})", expected="await sink(url, response.text)",
                    hint="Call the sink with the URL you fetched and that response's text.")
     if stream.missing or stream.duplicates:
-        raise fail("lost-urls", f"{stream.missing:,} URLs never reached the sink, {stream.duplicates:,} reached it twice.",
+        raise fail(Reason.LOST_URLS, f"{stream.missing:,} URLs never reached the sink, {stream.duplicates:,} reached it twice.",
                    measured=measured, expected=f"each of the {stream.good:,} URLs that answer 200 sunk exactly once",
                    hint="Every URL taken from the stream must be fetched and sunk once; do workers stop too early?")
     if stats["requests"] != stream.n:
-        raise fail("lost-urls", "the server did not see one request per URL.",
+        raise fail(Reason.LOST_URLS, "the server did not see one request per URL.",
                    measured=f"{stats['requests']:,} requests for {stream.n:,} URLs", expected=f"{stream.n:,} requests",
                    hint="Fetch each URL exactly once.")
     if result != stream.good:
-        raise fail("wrong-result", "process_stream should return how many URLs it processed.",
+        raise fail(Reason.WRONG_RESULT, "process_stream should return how many URLs it processed.",
                    measured=f"returned {result!r}" + (f" for {stream.n} URLs of which {len(stream.failing)} failed"
                                                       if stream.failing else ""),
                    expected=f"{stream.good}", hint="Count the sink calls and return the count.")
     if leaked:
-        raise fail("leaked-tasks", f"{leaked} task(s) were still running after process_stream returned.",
+        raise fail(Reason.LEAKED_TASKS, f"{leaked} task(s) were still running after process_stream returned.",
                    measured=measured, expected="no task left behind",
                    hint="Stop the workers before returning: a sentinel per worker, or cancel them (a TaskGroup does it for you).")
     return measured
 
 
-@exercise(
-    "03-stream-workers",
-    defines=["process_stream"],
-    starter_reason="too-many-tasks",
-    deadline=90,
-    hints=[
-        "The stream could be endless. How many tasks does your code hold after the stream has yielded a million URLs?",
-        "Keep the number of tasks fixed: start `limit` workers once, and feed them URLs through an "
-        "`asyncio.Queue(maxsize=...)`. The bounded queue also stops the reader from running ahead. When the "
-        "stream ends, tell each worker to stop (one `None` per worker; on Python 3.13+ `queue.shutdown()` does it "
-        "too). A worker that meets a failed URL logs it and takes the next one: an exception out of a worker "
-        "ends the whole TaskGroup. Docs: "
-        "https://docs.python.org/3/library/asyncio-queue.html (see the workers example).",
-        "Almost the code:\n"
-        "    queue = asyncio.Queue(maxsize=limit)\n"
-        "    done = 0\n"
-        "    async def worker():\n"
-        "        nonlocal done\n"
-        "        while (url := await queue.get()) is not None:\n"
-        "            try:\n"
-        "                response = await client.get(url)\n"
-        "                response.raise_for_status()\n"
-        "            except httpx.HTTPError:\n"
-        "                continue  # log it (or keep a dead-letter list) and go on\n"
-        "            await sink(url, response.text)\n"
-        "            done += 1\n"
-        "    async with asyncio.TaskGroup() as tg:\n"
-        "        for _ in range(limit):\n"
-        "            tg.create_task(worker())\n"
-        "        async for url in urls:\n"
-        "            await queue.put(url)\n"
-        "        for _ in range(limit):\n"
-        "            await queue.put(None)\n"
-        "    return done",
-    ],
-)
+@exercise(str(EXERCISES / "ex03_stream_workers" / "check.py"))  # hints, deadline: exercise.toml
 async def check_stream_workers(module: ModuleType, lab: Lab) -> Verdict:
     process_stream = require_coroutine_function(module, "process_stream")
     keep = set(asyncio.all_tasks())
@@ -618,7 +560,7 @@ async def check_stream_workers(module: ModuleType, lab: Lab) -> Verdict:
             await _cancel_leftovers(keep)
     round1 = _judge(stream, result, seconds, stats, leaked, made, pool1, f"round 1 ({ROUND1_N} URLs, limit {ROUND1_LIMIT})")
     if seconds > bound:
-        raise fail("too-slow", f"{ROUND1_N} URLs of {ROUND1_MS} ms with limit={ROUND1_LIMIT} took too long.",
+        raise fail(Reason.TOO_SLOW, f"{ROUND1_N} URLs of {ROUND1_MS} ms with limit={ROUND1_LIMIT} took too long.",
                    measured=f"{seconds:.2f} s, {seconds / ideal:.1f}× the ideal {ideal:.2f} s; "
                             f"peak {stats['peak_in_flight']} in flight",
                    expected=f"at most 2× the ideal + 0.5 s = {bound:.2f} s",
@@ -653,7 +595,7 @@ async def _failures_round(process_stream: Any, lab: Lab, keep: set[asyncio.Task[
         except Exception as exc:
             first = exception_leaves(exc)[0]
             inside = f" of {type(first).__name__}" if first is not exc else ""
-            raise fail("error-ends-stream", f"a URL that answered {ERROR_STATUS} ended process_stream: the error came out "
+            raise fail(Reason.ERROR_ENDS_STREAM, f"a URL that answered {ERROR_STATUS} ended process_stream: the error came out "
                        "of it.", measured=f"{what}: process_stream raised {type(exc).__name__}{inside}: {str(first)[:100]}",
                        expected="a failed URL is logged and skipped, and the stream goes on",
                        hint="Catch httpx.HTTPError around the request in the worker, log it and take the next URL: an "

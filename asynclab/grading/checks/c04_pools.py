@@ -34,7 +34,9 @@ from ...lessons.n04_pools import (
     unique_tag,
     wait_for_backends,
 )
+from ..layout import ROOT as EXERCISES
 from ..measure import Stopwatch, require_class
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 
 API_LIMIT = 8  # the check asks for 8, not the default 10: the argument must be honoured
@@ -55,7 +57,7 @@ def _require_context_manager_class(module: ModuleType, name: str) -> type:
                         hint="Define a class with `async def __aenter__(self)` and `async def __aexit__(self, *exc)`.")
     for method in ("__aenter__", "__aexit__"):
         if not hasattr(cls, method):
-            raise fail("not-a-context-manager", f"{name} is not an async context manager.", measured=f"no {method}",
+            raise fail(Reason.NOT_A_CONTEXT_MANAGER, f"{name} is not an async context manager.", measured=f"no {method}",
                        expected=f"`async with {name}(...) as x:` works",
                        hint="Give the class `async def __aenter__(self)` (return self) and `async def __aexit__(self, *exc)`.")
     return cls
@@ -70,25 +72,7 @@ def _user(entered: Any, obj: Any, method: str) -> Any:
 # 04-api-client
 
 
-@exercise(
-    "04-api-client",
-    defines=["ApiClient"],
-    starter_reason="client-per-request",
-    deadline=40,
-    hints=[
-        "Count the clients: how many `httpx.AsyncClient(...)` objects does your code create for 200 calls? "
-        "Each one opens its own TCP connection and builds its own SSL context.",
-        "Create ONE client when the ApiClient is entered (`__aenter__`), reuse it in every `get_json`, and close it "
-        "in `__aexit__` with `await client.aclose()`. Its `limits=` decides how many connections it may open: "
-        "https://www.python-httpx.org/advanced/resource-limits/",
-        "In `__aenter__`: `self._client = httpx.AsyncClient(base_url=self.base_url, "
-        "limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))`; `return self`. "
-        "In `get_json`: `r = await self._client.get(path)`, `r.raise_for_status()`, `return r.json()`. "
-        "In `__aexit__`: `await self._client.aclose()`. Keep keep-alive equal to the maximum: httpx 0.28/0.29's "
-        "pool (httpcore 1.0) closes and reopens idle connections otherwise, a bug (encode/httpcore#1000) "
-        "that its maintained fork httpx2 does not have.",
-    ],
-)
+@exercise(str(EXERCISES / "ex04_api_client" / "check.py"))  # hints, deadline: exercise.toml
 async def check_api_client(module: ModuleType, lab: Lab) -> Verdict:
     cls = _require_context_manager_class(module, "ApiClient")
     api_handle = lab.api.scoped()
@@ -114,7 +98,7 @@ async def check_api_client(module: ModuleType, lab: Lab) -> Verdict:
         resource_warnings = [w for w in caught if issubclass(w.category, ResourceWarning)]
         if resource_warnings:
             first = str(resource_warnings[0].message)
-            raise fail("not-closed", "something your ApiClient opened was never closed: Python warned when it was "
+            raise fail(Reason.NOT_CLOSED, "something your ApiClient opened was never closed: Python warned when it was "
                        "garbage-collected.", measured=f"{len(resource_warnings)} ResourceWarning(s), first: {first[:120]}",
                        expected="no ResourceWarning after `async with ApiClient(...)` ends",
                        hint="Close everything you open in `__aexit__` (`await self._client.aclose()`).")
@@ -152,7 +136,7 @@ async def _judge_error_statuses(cls: type, url: str) -> None:
                 measured = f"get_json({path!r}) raised {type(exc).__name__}: {str(exc)[:100]}"
             else:
                 measured = f"get_json({path!r}) returned {value!r:.100}"
-            raise fail("status-unchecked", f"the API answered {status}, and get_json did not raise httpx.HTTPStatusError.",
+            raise fail(Reason.STATUS_UNCHECKED, f"the API answered {status}, and get_json did not raise httpx.HTTPStatusError.",
                        measured=measured, expected="httpx.HTTPStatusError for any 4xx or 5xx answer",
                        hint="Call `response.raise_for_status()` before `response.json()`: an error's body is JSON too, "
                             "and a caller would take it for data.")
@@ -162,7 +146,7 @@ async def _judge_api_client(api_handle: Any, port: int, sockets_before: int, spy
                             results: list[Any], seconds: float) -> Verdict:
     for i, result in enumerate(results):
         if not isinstance(result, dict) or str(result.get("id")) != str(i):
-            raise fail("wrong-result", "get_json did not return the JSON body as a dict.",
+            raise fail(Reason.WRONG_RESULT, "get_json did not return the JSON body as a dict.",
                        measured=f"get_json('/delay?ms={API_MS}&id={i}') returned {result!r:.120}",
                        expected=f"{{'id': '{i}', 'slept_ms': {API_MS}}}",
                        hint="Return `response.json()`, and build the URL as base_url + path.")
@@ -172,23 +156,23 @@ async def _judge_api_client(api_handle: Any, port: int, sockets_before: int, spy
                 f"{spy.created} httpx.AsyncClient object(s) created")
     expected = f"at most max_connections={API_LIMIT} connections"
     if spy.created > API_CALLS // 2:
-        raise fail("client-per-request", "every call made a client of its own, and every client a TCP connection "
+        raise fail(Reason.CLIENT_PER_REQUEST, "every call made a client of its own, and every client a TCP connection "
                    "(and an SSL context) of its own.", measured=measured, expected=expected + ", from one client",
                    hint="Create one httpx.AsyncClient when the ApiClient is entered and reuse it in get_json.")
     if connections > API_LIMIT:
         if peak <= API_LIMIT:
-            raise fail("connection-churn", f"never more than {API_LIMIT} requests ran at once, but idle connections "
+            raise fail(Reason.CONNECTION_CHURN, f"never more than {API_LIMIT} requests ran at once, but idle connections "
                        "were closed and new ones opened.", measured=measured, expected=expected,
                        hint="Set max_keepalive_connections to max_connections: httpcore 1.0 (httpx 0.28/0.29) "
                             "closes idle connections beyond the keep-alive limit even while requests are waiting "
                             "(encode/httpcore#1000).")
-        reason = "client-per-request" if connections >= API_CALLS * 0.9 and spy.created == 0 else "too-many-connections"
+        reason = Reason.CLIENT_PER_REQUEST if connections >= API_CALLS * 0.9 and spy.created == 0 else Reason.TOO_MANY_CONNECTIONS
         raise fail(reason, "your client opened more connections than max_connections allows.", measured=measured,
                    expected=expected, hint="Pass `limits=httpx.Limits(max_connections=..., max_keepalive_connections=...)` "
                    "built from the max_connections argument (httpx's default is 100).")
     left = await _wait_sockets(port, sockets_before)
     if left > 0 or spy.still_open:
-        raise fail("not-closed", "the ApiClient did not close its connections when `async with` ended.",
+        raise fail(Reason.NOT_CLOSED, "the ApiClient did not close its connections when `async with` ended.",
                    measured=f"{left} socket(s) to the API still open {CLOSE_WITHIN:.0f} s after exit; "
                             f"{spy.still_open} of {spy.created} httpx client(s) not closed",
                    expected="every connection closed on exit",
@@ -210,22 +194,7 @@ async def _wait_sockets(port: int, before: int) -> int:
 # 04-user-repo
 
 
-@exercise(
-    "04-user-repo",
-    defines=["UserRepo"],
-    starter_reason="connection-per-query",
-    deadline=45,
-    hints=[
-        "Look at what one lookup does before its query: `asyncpg.connect(...)`. How many PostgreSQL backends do "
-        "200 lookups at once need that way, and how many does the server allow (`SHOW max_connections`)?",
-        "Open a pool once, when the repo is entered (`asyncpg.create_pool`), borrow a connection per lookup with "
-        "`async with pool.acquire() as conn:`, and `await pool.close()` on exit. Size it with max_size, and "
-        "mind that min_size defaults to 10: https://magicstack.github.io/asyncpg/current/api/index.html#connection-pools",
-        "`self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)` in `__aenter__`; "
-        "in `get_user`: `async with self._pool.acquire() as conn: row = await conn.fetchrow(SQL, user_id)`, then "
-        "`return dict(row) if row else None`; in `__aexit__`: `await self._pool.close()`.",
-    ],
-)
+@exercise(str(EXERCISES / "ex04_user_repo" / "check.py"))  # hints, deadline: exercise.toml
 async def check_user_repo(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
@@ -295,7 +264,7 @@ async def _run_repo(cls: type, repo_dsn: str, dsn: str, tag: str, admin: Any, tr
                 results = await asyncio.gather(*(repo.get_user(i) for i in ids))
         _judge_results(ids, results, truth)
         if held == 0 and not sampler.pids:
-            raise fail("dsn-ignored", "no backend carried the application_name of the dsn the repo was given.",
+            raise fail(Reason.DSN_IGNORED, "no backend carried the application_name of the dsn the repo was given.",
                        measured="0 backends seen with that application_name",
                        expected="connections made from the dsn argument, unchanged",
                        hint="Pass the dsn you are given to asyncpg unchanged, and don't override application_name.")
@@ -303,7 +272,7 @@ async def _run_repo(cls: type, repo_dsn: str, dsn: str, tag: str, admin: Any, tr
     # Phase 3: after exit, every backend of the repo must go.
     left = await wait_for_backends(admin, tag, at_most=0, timeout=CLOSE_WITHIN)
     if left:
-        raise fail("not-closed", "the repo's connections stayed open after `async with` ended.",
+        raise fail(Reason.NOT_CLOSED, "the repo's connections stayed open after `async with` ended.",
                    measured=f"{left} backend(s) of the repo still in pg_stat_activity {CLOSE_WITHIN:.0f} s after exit",
                    expected="0: closing the repo releases every connection",
                    hint="`await self._pool.close()` in `__aexit__`.")
@@ -335,10 +304,10 @@ def _judge_backends(peak: int, when: str, lookups: int) -> None:
     measured = f"{peak} backends at once {when} (counted in pg_stat_activity)"
     expected = f"at most max_size={REPO_MAX}"
     if peak >= min(lookups, PROBE) * 0.75:
-        raise fail("connection-per-query", "every lookup opened a connection (or a pool) of its own.", measured=measured,
+        raise fail(Reason.CONNECTION_PER_QUERY, "every lookup opened a connection (or a pool) of its own.", measured=measured,
                    expected=expected, hint="Open one pool when the repo is entered and borrow from it in get_user "
                    "(and create it once: a lazy `if self.pool is None: self.pool = await create_pool()` races).")
-    raise fail("pool-too-large", "the pool holds more connections than max_size allows.", measured=measured,
+    raise fail(Reason.POOL_TOO_LARGE, "the pool holds more connections than max_size allows.", measured=measured,
                expected=expected, hint="Pass max_size (and a min_size no larger) to asyncpg.create_pool: both default to 10.")
 
 
@@ -347,17 +316,17 @@ def _judge_results(ids: list[int], results: list[Any], truth: dict[int, dict[str
         want = truth.get(user_id)
         if want is None:
             if got is not None:
-                raise fail("wrong-result", f"get_user({user_id}) should be None: there is no such user.",
+                raise fail(Reason.WRONG_RESULT, f"get_user({user_id}) should be None: there is no such user.",
                            measured=f"returned {got!r:.120}", expected="None",
                            hint="`fetchrow` returns None when no row matches; return None then.")
             continue
         if not isinstance(got, dict):
-            raise fail("wrong-result", f"get_user({user_id}) did not return a dict.",
+            raise fail(Reason.WRONG_RESULT, f"get_user({user_id}) did not return a dict.",
                        measured=f"returned a {type(got).__name__}: {got!r:.100}", expected="a dict with id, name, email",
                        hint="An asyncpg Record is not a dict: return `dict(row)`.")
         missing = [k for k in ("id", "name", "email") if k not in got]
         wrong = [k for k, v in got.items() if k in want and v != want[k]]
         if missing or wrong:
-            raise fail("wrong-result", f"get_user({user_id}) returned the wrong user.",
+            raise fail(Reason.WRONG_RESULT, f"get_user({user_id}) returned the wrong user.",
                        measured=f"returned {got!r:.150}", expected=f"{ {k: want[k] for k in ('id', 'name', 'email')} }",
                        hint="Select the user by id (`WHERE id = $1`) and return its id, name and email.")

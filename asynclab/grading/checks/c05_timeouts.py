@@ -34,7 +34,9 @@ import httpx
 from ...errors import ServiceUnavailable
 from ...lab import Lab
 from ...services.api_client import ApiHandle
+from ..layout import ROOT as EXERCISES
 from ..measure import require_coroutine_function
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 
 T = TypeVar("T")
@@ -172,28 +174,6 @@ SLOW_CASES = (
 )
 FAST_DEADLINE = 1.0
 
-FETCH_HINTS = [
-    "Call your function against `/hang` with a client made with `timeout=None`. What in your code "
-    "would ever stop waiting? And when httpx's own timeout fires first, which exception comes out: "
-    "is `httpx.ReadTimeout` a `TimeoutError`?",
-    "Put the whole request, headers and body, inside `async with asyncio.timeout(seconds):`. Then turn "
-    "every way the *service* can fail into `ServiceUnavailable`: the `TimeoutError` of your deadline, "
-    "`httpx.RequestError` (httpx's own timeouts are `httpx.TimeoutException`, not `TimeoutError`; connection "
-    "errors too), and a 5xx status. A 4xx is the caller's mistake, not an outage: let "
-    "`response.raise_for_status()` raise `httpx.HTTPStatusError` to the caller. Don't catch `CancelledError` "
-    "(or `BaseException`). Docs: "
-    "https://docs.python.org/3/library/asyncio-task.html#timeouts and https://www.python-httpx.org/exceptions/",
-    "try:\n"
-    "        async with asyncio.timeout(seconds):\n"
-    "            response = await client.get(url)\n"
-    "    except (TimeoutError, httpx.RequestError) as exc:   # no answer, or no connection\n"
-    "        raise ServiceUnavailable(f\"{url}: {exc!r}\") from exc\n"
-    "    if response.is_server_error:                      # 5xx: the service is unavailable\n"
-    "        raise ServiceUnavailable(f\"{url}: HTTP {response.status_code}\")\n"
-    "    response.raise_for_status()                       # 4xx: the caller's mistake, raised as it is\n"
-    "    return response.text",
-]
-
 
 def _client(timeout: float | None, sent: list[str]) -> httpx.AsyncClient:
     async def count(request: httpx.Request) -> None:
@@ -230,23 +210,23 @@ async def _fetch_fast(fetch: Callable[..., Awaitable[Any]], lab: Lab, path: str,
     finally:
         await _close(client)
     if not call.finished:
-        raise fail("deadline-missed", f"against {what}, your function was still waiting after {call.elapsed:.1f} s.",
+        raise fail(Reason.DEADLINE_MISSED, f"against {what}, your function was still waiting after {call.elapsed:.1f} s.",
                    measured=f"a {FAST_DEADLINE} s deadline, still running after {call.elapsed:.1f} s",
                    expected="the body of a fast answer", hint="Did the request ever get sent?")
     if call.error is not None:
-        reason = "gave-up-early" if isinstance(call.error, ServiceUnavailable) else "wrong-result"
+        reason = Reason.GAVE_UP_EARLY if isinstance(call.error, ServiceUnavailable) else Reason.WRONG_RESULT
         raise fail(reason, f"against {what}, your function raised instead of returning the body.",
                    measured=f"{_name(call.error)} after {call.elapsed:.2f} s (deadline {FAST_DEADLINE} s)",
                    expected=f"the body {expected!r}",
                    hint="A fast answer must come back as the response's text. Is a timeout shorter than `seconds`?")
     if not sent:
-        raise fail("client-not-used", "your function did not send its request through the client it was given.",
+        raise fail(Reason.CLIENT_NOT_USED, "your function did not send its request through the client it was given.",
                    measured="0 requests through the given client",
                    expected="every request goes through `client` (its timeouts and connection pool)",
                    hint="Use the `client` argument; a client per call costs a new connection every time (notebook 04).")
     if call.value != expected:
         shown = repr(call.value)[:80]
-        raise fail("wrong-result", f"against {what}, your function returned the wrong thing.",
+        raise fail(Reason.WRONG_RESULT, f"against {what}, your function returned the wrong thing.",
                    measured=f"{shown} ({type(call.value).__name__})", expected=f"the body as text: {expected!r}",
                    hint="Return `response.text`.")
     return call.elapsed
@@ -268,7 +248,7 @@ async def _fetch_slow(fetch: Callable[..., Awaitable[Any]], lab: Lab, case: Slow
     if not call.finished:
         swallowed = " It was cancelled and still did not stop: something catches CancelledError." if call.stuck else ""
         if case.name == "hang" and stats["requests"] <= 1 and stats["disconnects"] == 0 and not call.stuck:
-            raise fail("no-deadline", f"no deadline: still waiting after {call.elapsed:.1f} s against /hang.",
+            raise fail(Reason.NO_DEADLINE, f"no deadline: still waiting after {call.elapsed:.1f} s against /hang.",
                        measured=f"deadline {deadline} s, still waiting after {call.elapsed:.1f} s; "
                                 f"the server still had {stats['in_flight']} request in flight",
                        expected=f"asynclab.ServiceUnavailable within {deadline + SLACK:.2f} s",
@@ -286,46 +266,46 @@ async def _fetch_slow(fetch: Callable[..., Awaitable[Any]], lab: Lab, case: Slow
         else:
             summary = f"deadline missed {where}: still running after {call.elapsed:.1f} s."
             hint = "Put the whole call inside `async with asyncio.timeout(seconds):`."
-        raise fail("deadline-missed", summary + swallowed,
+        raise fail(Reason.DEADLINE_MISSED, summary + swallowed,
                    measured=f"deadline {deadline} s, still running after {call.elapsed:.1f} s "
                             f"({call.elapsed / deadline:.1f}× the deadline)",
                    expected=f"asynclab.ServiceUnavailable within {deadline + SLACK:.2f} s", hint=hint)
     if call.error is None:
         shown = repr(call.value)[:60]
         if case.name == "server-error":
-            raise fail("server-error-returned", "a 500 answer came back as if it were a body.",
+            raise fail(Reason.SERVER_ERROR_RETURNED, "a 500 answer came back as if it were a body.",
                        measured=f"returned {shown}", expected="asynclab.ServiceUnavailable for a 5xx status",
                        hint="A 5xx means the service is unavailable: `response.raise_for_status()` raises "
                             "httpx.HTTPStatusError, which you can turn into ServiceUnavailable.")
-        raise fail("wrong-result", f"{where}, your function returned instead of raising ServiceUnavailable.",
+        raise fail(Reason.WRONG_RESULT, f"{where}, your function returned instead of raising ServiceUnavailable.",
                    measured=f"returned {shown} after {call.elapsed:.2f} s", expected="asynclab.ServiceUnavailable",
                    hint="Are you using the client you were given?")
     error = call.error
     if _is_httpx(error):
-        raise fail("httpx-error-escaped", f"an httpx exception escaped {where}.",
+        raise fail(Reason.HTTPX_ERROR_ESCAPED, f"an httpx exception escaped {where}.",
                    measured=f"{_name(error)} after {call.elapsed:.2f} s; its bases: "
                             + " → ".join(c.__name__ for c in type(error).__mro__[1:-2]),
                    expected="asynclab.ServiceUnavailable (no httpx exception escapes)",
                    hint="httpx's own timeouts raise httpx.TimeoutException, which is not a TimeoutError, so "
                         "`except TimeoutError` misses it. Catch httpx.HTTPError too.")
     if not isinstance(error, ServiceUnavailable):
-        raise fail("wrong-exception", f"{where}, your function raised the wrong exception.",
+        raise fail(Reason.WRONG_EXCEPTION, f"{where}, your function raised the wrong exception.",
                    measured=f"{_name(error)} after {call.elapsed:.2f} s",
                    expected="asynclab.ServiceUnavailable (`from asynclab import ServiceUnavailable`)",
                    hint="Callers handle one exception for 'the dependency is down': translate TimeoutError "
                         "and httpx errors into ServiceUnavailable (`raise ServiceUnavailable(...) from exc`).")
     if call.elapsed > deadline + SLACK:
-        raise fail("deadline-missed", f"deadline missed {where}.",
+        raise fail(Reason.DEADLINE_MISSED, f"deadline missed {where}.",
                    measured=f"ServiceUnavailable after {call.elapsed:.2f} s: {call.elapsed / deadline:.1f}× "
                             f"the {deadline} s deadline",
                    expected=f"within {deadline + SLACK:.2f} s",
                    hint="Does something retry, or wait again, after the deadline? One deadline covers the whole call.")
     if case.name == "hang" and call.elapsed < deadline * 0.8:
-        raise fail("gave-up-early", f"your function gave up {where} before its deadline.",
+        raise fail(Reason.GAVE_UP_EARLY, f"your function gave up {where} before its deadline.",
                    measured=f"after {call.elapsed:.2f} s, deadline {deadline} s", expected=f"about {deadline} s",
                    hint="Use `seconds` as the deadline, not a number of your own.")
     if case.cancels and (stats["in_flight"] > 0 or stats["disconnects"] == 0):
-        raise fail("request-left-running", f"you gave up {where}, but the request is still open at the server.",
+        raise fail(Reason.REQUEST_LEFT_RUNNING, f"you gave up {where}, but the request is still open at the server.",
                    measured=f"{SERVER_SETTLE} s later: {stats['in_flight']} in flight, "
                             f"{stats['disconnects']} disconnects, {stats['completed']} completed",
                    expected="the request cancelled: 0 in flight, 1 disconnect",
@@ -345,16 +325,16 @@ async def _fetch_client_error(fetch: Callable[..., Awaitable[Any]], lab: Lab) ->
         await _close(client)
     expected = "an exception that is not ServiceUnavailable: httpx.HTTPStatusError from response.raise_for_status()"
     if not call.finished:
-        raise fail("deadline-missed", f"against a 404, your function was still running after {call.elapsed:.1f} s.",
+        raise fail(Reason.DEADLINE_MISSED, f"against a 404, your function was still running after {call.elapsed:.1f} s.",
                    measured=f"still running after {call.elapsed:.1f} s", expected=expected,
                    hint="A 404 comes back at once. Does something retry it?")
     if call.error is None:
-        raise fail("client-error-returned", "a 404 answer came back as if it were the body.",
+        raise fail(Reason.CLIENT_ERROR_RETURNED, "a 404 answer came back as if it were the body.",
                    measured=f"returned {repr(call.value)[:60]}", expected=expected,
                    hint="A 4xx means the request was wrong (here: no such resource). Raise: "
                         "`response.raise_for_status()` raises httpx.HTTPStatusError.")
     if isinstance(call.error, ServiceUnavailable):
-        raise fail("client-error-as-unavailable", "a 404 was reported as ServiceUnavailable.",
+        raise fail(Reason.CLIENT_ERROR_AS_UNAVAILABLE, "a 404 was reported as ServiceUnavailable.",
                    measured=f"{_name(call.error)} (caused by {_name(call.error.__cause__) if call.error.__cause__ else '-'})",
                    expected=expected,
                    hint="A 4xx is the caller's mistake, not an outage: retrying it cannot help, and callers "
@@ -364,13 +344,7 @@ async def _fetch_client_error(fetch: Callable[..., Awaitable[Any]], lab: Lab) ->
     return _name(call.error).split(":")[0]
 
 
-@exercise(
-    "05-deadline-fetch",
-    defines=["fetch_with_deadline"],
-    starter_reason="no-deadline",
-    deadline=45,
-    hints=FETCH_HINTS,
-)
+@exercise(str(EXERCISES / "ex05_deadline_fetch" / "check.py"))  # hints, deadline: exercise.toml
 async def check_deadline_fetch(module: ModuleType, lab: Lab) -> Verdict:
     fetch = require_coroutine_function(module, "fetch_with_deadline")
 
@@ -391,22 +365,6 @@ async def check_deadline_fetch(module: ModuleType, lab: Lab) -> Verdict:
 
 # --- 05-db-deadline ------------------------------------------------------------------------
 
-DB_HINTS = [
-    "The query sleeps for 10 s and your function waits for all of it. What would make it stop at `seconds`, "
-    "and who tells PostgreSQL to stop working on it?",
-    "Three tools stop a query on the server: `asyncio.timeout(seconds)` around the awaited fetch (asyncpg sends "
-    "a cancel request when its task is cancelled), asyncpg's own `timeout=` argument, or a server-side "
-    "`statement_timeout` set with SET LOCAL in a transaction. Whichever you pick, await the query (don't "
-    "abandon it in a task), and turn what the deadline raises (TimeoutError; asyncpg.QueryCanceledError from "
-    "statement_timeout) into ServiceUnavailable. Any other SQL error (a typo, a missing table, a unique "
-    "violation) is a bug or bad input, not an outage: let it through. Docs: "
-    "https://magicstack.github.io/asyncpg/current/api/index.html#asyncpg.connection.Connection.fetch",
-    "try:\n"
-    "        async with asyncio.timeout(seconds):\n"
-    "            return await pool.fetch(sql)\n"
-    "    except (TimeoutError, asyncpg.QueryCanceledError) as exc:   # only the deadline, not every SQL error\n"
-    "        raise ServiceUnavailable(f\"query over {seconds} s\") from exc",
-]
 DB_FAST_DEADLINE = 2.0
 DB_SLOW_DEADLINE = 0.5
 
@@ -438,31 +396,25 @@ async def _db_fast(query: Callable[..., Awaitable[Any]], pool: Any, monitor: Any
     expected = [tuple(r) for r in await monitor.fetch(sql)]
     call = await _bounded(lambda: query(pool, sql, seconds), seconds + BOUND_EXTRA)
     if not call.finished:
-        raise fail("deadline-missed", f"{what}: your function was still waiting after {call.elapsed:.1f} s.",
+        raise fail(Reason.DEADLINE_MISSED, f"{what}: your function was still waiting after {call.elapsed:.1f} s.",
                    measured=f"still running after {call.elapsed:.1f} s", expected="the rows, quickly",
                    hint="Is the pool exhausted by an earlier query that was never released?")
     if call.error is not None:
-        reason = "gave-up-early" if isinstance(call.error, ServiceUnavailable) or _is_db(call.error) \
-            or isinstance(call.error, TimeoutError) else "wrong-result"
+        reason = Reason.GAVE_UP_EARLY if isinstance(call.error, ServiceUnavailable) or _is_db(call.error) \
+            or isinstance(call.error, TimeoutError) else Reason.WRONG_RESULT
         raise fail(reason, f"{what}: your function raised instead of returning the rows.",
                    measured=f"{_name(call.error)} after {call.elapsed:.2f} s (deadline {seconds} s)",
                    expected=f"{len(expected)} row(s)", hint="statement_timeout is in milliseconds when given a bare "
                    "number: `SET LOCAL statement_timeout = 1` means 1 ms. Give it '500ms' or an int of ms.")
     rows = _rows(call.value)
     if rows != expected:
-        raise fail("wrong-result", f"{what}: your function returned the wrong rows.",
+        raise fail(Reason.WRONG_RESULT, f"{what}: your function returned the wrong rows.",
                    measured=repr(call.value)[:100], expected=f"the list of rows: {expected[:3]!r}",
                    hint="Return the list of rows that `fetch` gives back.")
     return call.elapsed
 
 
-@exercise(
-    "05-db-deadline",
-    defines=["query_with_deadline"],
-    starter_reason="no-deadline",
-    deadline=45,
-    hints=DB_HINTS,
-)
+@exercise(str(EXERCISES / "ex05_db_deadline" / "check.py"))  # hints, deadline: exercise.toml
 async def check_db_deadline(module: ModuleType, lab: Lab) -> Verdict:
     import asyncpg
 
@@ -493,14 +445,14 @@ async def _db_sql_error(query: Callable[..., Awaitable[Any]], pool: Any, tag: st
     call = await _bounded(lambda: query(pool, sql, DB_FAST_DEADLINE), DB_FAST_DEADLINE + BOUND_EXTRA)
     expected = "the driver's error (asyncpg.UndefinedTableError), or one of yours, but not ServiceUnavailable"
     if not call.finished:
-        raise fail("deadline-missed", f"against SQL that fails at once, your function was still running after "
+        raise fail(Reason.DEADLINE_MISSED, f"against SQL that fails at once, your function was still running after "
                    f"{call.elapsed:.1f} s.", measured=f"still running after {call.elapsed:.1f} s", expected=expected,
                    hint="Does something retry a query that can never succeed?")
     if call.error is None:
-        raise fail("wrong-result", "a query on a table that does not exist returned instead of raising.",
+        raise fail(Reason.WRONG_RESULT, "a query on a table that does not exist returned instead of raising.",
                    measured=f"returned {repr(call.value)[:60]}", expected=expected)
     if isinstance(call.error, ServiceUnavailable):
-        raise fail("sql-error-as-unavailable", "SQL that fails (no such table) was reported as ServiceUnavailable.",
+        raise fail(Reason.SQL_ERROR_AS_UNAVAILABLE, "SQL that fails (no such table) was reported as ServiceUnavailable.",
                    measured=f"{_name(call.error)} (caused by {_name(call.error.__cause__) if call.error.__cause__ else '-'})",
                    expected=expected,
                    hint="Only the deadline means 'the database is unavailable': TimeoutError and "
@@ -522,40 +474,40 @@ async def _db_cases(query: Callable[..., Awaitable[Any]], pool: Any, monitor: An
         active = call.snapshot
         stuck = " It was cancelled and still did not stop: something catches CancelledError." if call.stuck else ""
         if active and active[0]["age"] >= call.elapsed - seconds / 2 and not call.stuck:
-            raise fail("no-deadline", f"no deadline: still waiting after {call.elapsed:.1f} s for a 10 s query.",
+            raise fail(Reason.NO_DEADLINE, f"no deadline: still waiting after {call.elapsed:.1f} s for a 10 s query.",
                        measured=f"deadline {seconds} s; after {call.elapsed:.1f} s the query was still active on "
                                 f"the server ({active[0]['age']:.1f} s old)",
                        expected=f"asynclab.ServiceUnavailable within {seconds + SLACK:.2f} s, query cancelled",
                        hint="Nothing stops waiting. Wrap the fetch in `async with asyncio.timeout(seconds):`.")
-        raise fail("deadline-missed", f"deadline missed {where}: still running after {call.elapsed:.1f} s." + stuck,
+        raise fail(Reason.DEADLINE_MISSED, f"deadline missed {where}: still running after {call.elapsed:.1f} s." + stuck,
                    measured=f"{call.elapsed / seconds:.1f}× the deadline; "
                             f"{'a query started after the deadline was active' if active else 'no query active'}",
                    expected=f"asynclab.ServiceUnavailable within {seconds + SLACK:.2f} s",
                    hint="Does a retry loop or an `except BaseException` keep going after the deadline?")
     if call.error is None:
-        raise fail("wrong-result", f"{where}, your function returned instead of raising.",
+        raise fail(Reason.WRONG_RESULT, f"{where}, your function returned instead of raising.",
                    measured=f"returned {repr(call.value)[:60]} after {call.elapsed:.2f} s",
                    expected="asynclab.ServiceUnavailable")
     error = call.error
     if _is_db(error):
-        raise fail("db-error-escaped", f"a database driver exception escaped {where}.",
+        raise fail(Reason.DB_ERROR_ESCAPED, f"a database driver exception escaped {where}.",
                    measured=f"{_name(error)} after {call.elapsed:.2f} s; its bases: "
                             + " → ".join(c.__name__ for c in type(error).__mro__[1:-2]),
                    expected="asynclab.ServiceUnavailable",
                    hint="statement_timeout ends a query with asyncpg.QueryCanceledError, which is not a "
                         "TimeoutError. Catch it (or asyncpg.PostgresError) too.")
     if not isinstance(error, ServiceUnavailable):
-        raise fail("wrong-exception", f"{where}, your function raised the wrong exception.",
+        raise fail(Reason.WRONG_EXCEPTION, f"{where}, your function raised the wrong exception.",
                    measured=f"{_name(error)} after {call.elapsed:.2f} s",
                    expected="asynclab.ServiceUnavailable (`from asynclab import ServiceUnavailable`)",
                    hint="Translate the timeout into ServiceUnavailable: `raise ServiceUnavailable(...) from exc`.")
     if call.elapsed > seconds + SLACK:
-        raise fail("deadline-missed", f"deadline missed {where}.",
+        raise fail(Reason.DEADLINE_MISSED, f"deadline missed {where}.",
                    measured=f"ServiceUnavailable after {call.elapsed:.2f} s: {call.elapsed / seconds:.1f}× the deadline",
                    expected=f"within {seconds + SLACK:.2f} s",
                    hint="One deadline for the whole call: no retries with fresh timeouts after it.")
     if call.elapsed < seconds * 0.8:
-        raise fail("gave-up-early", f"your function gave up {where} before its deadline.",
+        raise fail(Reason.GAVE_UP_EARLY, f"your function gave up {where} before its deadline.",
                    measured=f"after {call.elapsed:.2f} s, deadline {seconds} s", expected=f"about {seconds} s",
                    hint="Use `seconds` as the deadline. statement_timeout counts milliseconds.")
     until = time.monotonic() + SERVER_SETTLE
@@ -564,7 +516,7 @@ async def _db_cases(query: Callable[..., Awaitable[Any]], pool: Any, monitor: An
         await asyncio.sleep(0.05)
         active = await _active(monitor, tag)
     if active:
-        raise fail("query-left-running", f"you gave up {where}, but the query is still running on the server.",
+        raise fail(Reason.QUERY_LEFT_RUNNING, f"you gave up {where}, but the query is still running on the server.",
                    measured=f"{SERVER_SETTLE} s after ServiceUnavailable, pg_stat_activity still shows it active "
                             f"({active[0]['age']:.1f} s old)",
                    expected="no active query left: cancelled on the server",

@@ -55,7 +55,9 @@ from ...lessons.n06_background_tasks import (
     open_pool,
     recording_logger,
 )
+from ..layout import ROOT as EXERCISES
 from ..measure import require_class, require_coroutine_function
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 
 # -- 06-task-registry -------------------------------------------------------------------------
@@ -72,11 +74,11 @@ def _require_registry_class(module: ModuleType, name: str) -> type:
                         hint=f"Define `class {name}:` with `__init__(self, logger)`.")
     for method in ("spawn", "drain", "__len__"):
         if not hasattr(cls, method):
-            raise fail("missing-method", f"{name} has no {method}().", expected="spawn(coro, *, name=None), "
+            raise fail(Reason.MISSING_METHOD, f"{name} has no {method}().", expected="spawn(coro, *, name=None), "
                        "async drain(timeout) and __len__()", hint="Keep the method names from the exercise text.")
     learners: Any = cls  # its methods are the learner's, unknown to the type checker
     if not inspect.iscoroutinefunction(learners.drain):
-        raise fail("not-async", "drain is not an async method.", expected="async def drain(self, timeout: float) -> None",
+        raise fail(Reason.NOT_ASYNC, "drain is not an async method.", expected="async def drain(self, timeout: float) -> None",
                    hint="drain waits for tasks, so it must be `async def` and awaited.")
     return cls
 
@@ -96,29 +98,7 @@ async def _settle(seconds: float = 0.05) -> None:
     await asyncio.sleep(seconds)
 
 
-@exercise(
-    "06-task-registry",
-    defines=["BackgroundTasks"],
-    starter_reason="task-lost",
-    deadline=30,
-    hints=[
-        "The check spawns a task, drops every reference to it except your registry's, and runs `gc.collect()`. "
-        "Which references does your registry keep: ones that keep the task alive, or ones that don't?",
-        "The event loop keeps only weak references to tasks (so does a WeakSet). Keep each task in a plain "
-        "`set` until it is done, and let a done callback remove it (`discard`), so the set does not grow forever. "
-        "In the same callback: skip cancelled tasks (`task.cancelled()` first: `task.exception()` raises "
-        "CancelledError on them) and log a failure once with `logger.error(..., exc_info=exc)`. "
-        "https://docs.python.org/3/library/asyncio-task.html#asyncio.create_task",
-        "`task = asyncio.create_task(coro, name=name)`; `self._tasks.add(task)`; "
-        "`task.add_done_callback(self._done)`. In `_done(task)`: `self._tasks.discard(task)`; "
-        "`if task.cancelled(): return`; `exc = task.exception()`; `if exc: self.logger.error(\"%s failed\", "
-        "task.get_name(), exc_info=exc)`. In `drain`: `done, pending = await asyncio.wait(set(self._tasks), "
-        "timeout=timeout)` (only if there are tasks), then cancel each pending one and "
-        "`if pending: await asyncio.wait(pending, timeout=timeout)`: a grace for them to finish, not forever (a task "
-        "may catch its CancelledError and carry on). Both `if`s matter: `asyncio.wait` raises ValueError on an "
-        "empty set.",
-    ],
-)
+@exercise(str(EXERCISES / "ex06_task_registry" / "check.py"))  # hints, deadline: exercise.toml
 async def check_task_registry(module: ModuleType, lab: Lab) -> Verdict:
     cls = _require_registry_class(module, "BackgroundTasks")
     marker = secrets.token_hex(4)
@@ -137,13 +117,13 @@ async def check_task_registry(module: ModuleType, lab: Lab) -> Verdict:
         await _settle(0.01)
     unexplained = [c for c in complaints]
     if unexplained:
-        raise fail("loop-complaint", "the event loop reported a problem while your registry ran.",
+        raise fail(Reason.LOOP_COMPLAINT, "the event loop reported a problem while your registry ran.",
                    measured="; ".join(complaint_text(c) for c in unexplained[:3]),
                    expected="no complaint in the loop's exception handler",
                    hint="Every task's outcome must be retrieved (task.exception() in a done callback, or awaiting it).")
     never_awaited = [w for w in warned if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)]
     if never_awaited:
-        raise fail("not-awaited", "a coroutine given to spawn() was never run.", measured=str(never_awaited[0].message),
+        raise fail(Reason.NOT_AWAITED, "a coroutine given to spawn() was never run.", measured=str(never_awaited[0].message),
                    expected="spawn() wraps the coroutine in a task that runs it",
                    hint="spawn() must create a task from the coroutine: `asyncio.create_task(coro, name=name)`.")
     return passed("spawned tasks survived gc.collect(), one failure gave one ERROR with its traceback, a cancel "
@@ -162,10 +142,10 @@ async def _survives_gc(registry: Any, complaints: list[dict[str, Any]]) -> None:
 
     task = registry.spawn(wait_for_reply(), name="check-waits-for-a-reply")
     if not isinstance(task, asyncio.Task):
-        raise fail("not-a-task", "spawn() did not return the task it created.", measured=f"it returned {task!r:.80}",
+        raise fail(Reason.NOT_A_TASK, "spawn() did not return the task it created.", measured=f"it returned {task!r:.80}",
                    expected="an asyncio.Task", hint="Return the task from spawn(): callers may want to cancel it.")
     if task.get_name() != "check-waits-for-a-reply":
-        raise fail("name-ignored", "spawn() ignored its `name` argument.", measured=f"the task is named {task.get_name()!r}",
+        raise fail(Reason.NAME_IGNORED, "spawn() ignored its `name` argument.", measured=f"the task is named {task.get_name()!r}",
                    expected="'check-waits-for-a-reply'", hint="Pass it on: `asyncio.create_task(coro, name=name)`.")
     alive = weakref.ref(task)
     del task
@@ -176,7 +156,7 @@ async def _survives_gc(registry: Any, complaints: list[dict[str, Any]]) -> None:
     if destroyed or alive() is None:
         for c in destroyed:
             complaints.remove(c)
-        raise fail("task-lost", "a task whose only reference was your registry was garbage-collected while it "
+        raise fail(Reason.TASK_LOST, "a task whose only reference was your registry was garbage-collected while it "
                    "was still waiting.",
                    measured="after gc.collect(): "
                             + (complaint_text(destroyed[0]) if destroyed else "the task object was gone"),
@@ -190,7 +170,7 @@ async def _survives_gc(registry: Any, complaints: list[dict[str, Any]]) -> None:
             break
         await asyncio.sleep(0.01)
     if not finished:
-        raise fail("task-lost", "the task survived gc.collect() but never completed.", measured="its reply was "
+        raise fail(Reason.TASK_LOST, "the task survived gc.collect() but never completed.", measured="its reply was "
                    "delivered, and 0.5 s later it had not finished", expected="the task completes",
                    hint="spawn() should run the coroutine as it is, in a task of its own.")
 
@@ -219,19 +199,19 @@ async def _failure_logged_once(registry: Any, records: list[logging.LogRecord], 
             seen += "; the loop said 'Task exception was never retrieved'"
             for c in unretrieved:
                 complaints.remove(c)
-        raise fail("not-logged", "a background task failed and your registry did not log it at ERROR.",
+        raise fail(Reason.NOT_LOGGED, "a background task failed and your registry did not log it at ERROR.",
                    measured=f"LookupError('{text}') raised in a spawned task; logged: {seen}",
                    expected="one ERROR record with the traceback", hint="In the done callback, when the task "
                    "failed, `logger.error(..., exc_info=task.exception())`.")
     if len(errors) > 1:
-        raise fail("logged-twice", "one failure was logged more than once at ERROR.",
+        raise fail(Reason.LOGGED_TWICE, "one failure was logged more than once at ERROR.",
                    measured=f"{len(errors)} ERROR records for one LookupError: "
                             + " | ".join(r.getMessage()[:50] for r in errors[:3]),
                    expected="exactly one", hint="Log in one place only: the done callback (or a wrapper around "
                    "the coroutine), not both, and don't re-raise into a second handler.")
     record = errors[0]
     if not record.exc_info or record.exc_info[1] is None or record.exc_info[2] is None:
-        raise fail("no-traceback", "the failure was logged at ERROR, but without its traceback.",
+        raise fail(Reason.NO_TRACEBACK, "the failure was logged at ERROR, but without its traceback.",
                    measured=f"{record.levelname}: {record.getMessage()[:100]!r} with no exc_info",
                    expected="exc_info set to the task's exception", hint="Pass the exception as exc_info: "
                    "`logger.error(\"%s failed\", task.get_name(), exc_info=exc)`. The traceback says where it failed.")
@@ -256,17 +236,17 @@ async def _cancel_is_quiet(registry: Any, records: list[logging.LogRecord], comp
     if crashed:
         for c in crashed:
             complaints.remove(c)
-        raise fail("callback-crashed", "when a spawned task was cancelled, your done callback raised.",
+        raise fail(Reason.CALLBACK_CRASHED, "when a spawned task was cancelled, your done callback raised.",
                    measured=complaint_text(crashed[0]), expected="a cancelled task passes through the callback quietly",
                    hint="`task.exception()` raises CancelledError on a cancelled task. Check `task.cancelled()` first.")
     if not task.cancelled():
-        raise fail("cancel-swallowed", "a spawned task was cancelled, but it did not end cancelled.",
+        raise fail(Reason.CANCELLATION_SWALLOWED, "a spawned task was cancelled, but it did not end cancelled.",
                    measured=f"task.cancelled() is False ({'done' if task.done() else 'still running'})",
                    expected="cancel() cancels the task", hint="Don't catch BaseException (or CancelledError) "
                    "around the coroutine: a cancellation must propagate.")
     loud = [r for r in records[before_records:] if r.levelno >= logging.ERROR]
     if loud:
-        raise fail("cancel-logged", "a plain cancel was logged at ERROR.",
+        raise fail(Reason.CANCEL_LOGGED, "a plain cancel was logged at ERROR.",
                    measured=f"{loud[0].levelname}: {loud[0].getMessage()[:100]!r}",
                    expected="nothing at ERROR for a cancelled task (DEBUG or INFO is fine)",
                    hint="A cancellation is an order to stop (a shutdown, a timeout), not a failure: skip cancelled tasks.")
@@ -279,14 +259,14 @@ async def _no_leak(registry: Any) -> None:
     tasks = [registry.spawn(short(), name=f"check-short-{i}") for i in range(3)]
     live = len(registry)
     if live < 3:
-        raise fail("wrong-len", "len() did not count the running tasks.", measured=f"3 tasks just spawned, len() = {live}",
+        raise fail(Reason.WRONG_LEN, "len() did not count the running tasks.", measured=f"3 tasks just spawned, len() = {live}",
                    expected="len() >= 3", hint="len() should return how many spawned tasks are still running.")
     await asyncio.wait(tasks, timeout=2)
     del tasks
     await _settle()
     left = len(registry)
     if left:
-        raise fail("tasks-leak", "finished tasks stay in your registry: it grows with every task ever spawned.",
+        raise fail(Reason.FINISHED_TASKS_KEPT, "finished tasks stay in your registry: it grows with every task ever spawned.",
                    measured=f"len() = {left} after every spawned task had finished",
                    expected="len() = 0", hint="Remove each task when it is done: "
                    "`task.add_done_callback(self._tasks.discard)` (or in your done callback).")
@@ -312,7 +292,7 @@ async def _drain_is_bounded(registry: Any) -> str:
     except TimeoutError as exc:
         if guard.expired():
             endless.cancel()
-            raise fail("drain-no-timeout", f"drain({DRAIN_TIMEOUT}) was still waiting {DRAIN_TIMEOUT + DRAIN_GUARD:.1f} s "
+            raise fail(Reason.DRAIN_NO_TIMEOUT, f"drain({DRAIN_TIMEOUT}) was still waiting {DRAIN_TIMEOUT + DRAIN_GUARD:.1f} s "
                        "later, for a task that never ends.", measured="the check had to stop it",
                        expected=f"drain returns after about {DRAIN_TIMEOUT} s, having cancelled what was left",
                        hint="Wait with a limit (`asyncio.wait(tasks, timeout=timeout)`), then cancel what is "
@@ -323,7 +303,7 @@ async def _drain_is_bounded(registry: Any) -> str:
     took = time.perf_counter() - started
     if raised is not None:
         endless.cancel()
-        raise fail("drain-raised", "drain() raised instead of returning.",
+        raise fail(Reason.DRAIN_RAISED, "drain() raised instead of returning.",
                    measured=f"{type(raised).__name__}: {raised}".rstrip(": ") + f", after {took:.2f} s",
                    expected="drain returns None after cancelling what is left",
                    hint="A shutdown calls drain and carries on: catch the timeout inside drain "
@@ -332,18 +312,18 @@ async def _drain_is_bounded(registry: Any) -> str:
     measured = f"drain({DRAIN_TIMEOUT}) returned after {took:.2f} s ({took / DRAIN_TIMEOUT:.1f}× the timeout)"
     if not quick_done:
         endless.cancel()
-        raise fail("drain-too-eager", "drain() cancelled a task that would have finished in time.",
+        raise fail(Reason.DRAIN_TOO_EAGER, "drain() cancelled a task that would have finished in time.",
                    measured=f"{measured}; a task needing {QUICK} s did not finish", expected="drain waits up to the "
                    "timeout before it cancels", hint="Wait first (`asyncio.wait(tasks, timeout=timeout)`), "
                    "then cancel only what is still pending.")
     if took < DRAIN_TIMEOUT * 0.7:
         endless.cancel()
-        raise fail("drain-too-eager", "drain() gave up on a running task before the timeout.",
+        raise fail(Reason.DRAIN_TOO_EAGER, "drain() gave up on a running task before the timeout.",
                    measured=measured, expected=f"about {DRAIN_TIMEOUT} s", hint="Wait up to `timeout` for the "
                    "tasks that are still running, then cancel the rest.")
     if not endless.done():
         endless.cancel()
-        raise fail("drain-leaves-tasks", "drain() returned, but a task that never ends was still running.",
+        raise fail(Reason.DRAIN_LEAVES_TASKS, "drain() returned, but a task that never ends was still running.",
                    measured=measured, expected="what is left after the timeout is cancelled",
                    hint="After the wait, call `.cancel()` on every pending task (and await them).")
     return f"{measured}; the quick task finished, the endless one was cancelled"
@@ -371,7 +351,7 @@ async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
         if guard.expired():
             stubborn.cancel()
             await asyncio.wait({stubborn}, timeout=2)
-            raise fail("drain-unbounded", f"drain({DRAIN_TIMEOUT}) cancelled a task that ignores its cancellation, "
+            raise fail(Reason.DRAIN_UNBOUNDED, f"drain({DRAIN_TIMEOUT}) cancelled a task that ignores its cancellation, "
                        f"then waited for it: still waiting {STUBBORN_BOUND:.1f} s later.",
                        measured="the check had to stop it", expected=f"drain returns within {STUBBORN_BOUND:.1f} s "
                        "(the timeout, then a short grace for cancelled tasks)",
@@ -385,12 +365,12 @@ async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
         stubborn.cancel()  # the second cancel ends it
         await asyncio.wait({stubborn}, timeout=2)
     if raised is not None:
-        raise fail("drain-raised", "drain() raised instead of returning.",
+        raise fail(Reason.DRAIN_RAISED, "drain() raised instead of returning.",
                    measured=f"{type(raised).__name__}: {raised}".rstrip(": ") + f", after {took:.2f} s",
                    expected="drain returns None", hint="A shutdown calls drain and carries on: don't let a "
                    "timeout escape from it.")
     if not swallowed.is_set():
-        raise fail("drain-leaves-tasks", "drain() returned without cancelling a task that was still running.",
+        raise fail(Reason.DRAIN_LEAVES_TASKS, "drain() returned without cancelling a task that was still running.",
                    measured=f"drain({DRAIN_TIMEOUT}) returned after {took:.2f} s", expected="every task still running "
                    "after the timeout is cancelled", hint="After the wait, call `.cancel()` on every pending task.")
     return f"with a task that ignores its cancellation, drain returned after {took:.2f} s (bound {STUBBORN_BOUND:.1f} s)"
@@ -416,30 +396,7 @@ RECLAIM_WITHIN = LONG_SECONDS + LEASE * 2 + 4.0  # after the kill: the long job,
 POISON_WITHIN = 8.0  # MAX_ATTEMPTS quick retries (or a backoff shorter than the lease), on a busy machine
 
 
-@exercise(
-    "06-durable-worker",
-    defines=["enqueue", "work"],
-    starter_reason="job-lost",
-    deadline=60,
-    hints=[
-        "The check kills one worker with SIGKILL in the middle of a job. Look at that job's row afterwards: "
-        "its status says 'running'. Which worker will ever take it again, and when?",
-        "Give every claim a lease: set `locked_until = now() + LEASE_SECONDS` (and `locked_by`) when a worker "
-        "claims a job, and let the claim also take jobs that are 'running' but whose lease has run out. Keep "
-        "`FOR UPDATE SKIP LOCKED` so two workers never wait for (or take) the same row. While the handler runs, "
-        "a heartbeat task renews the lease; every later UPDATE is fenced by the claim (`WHERE id = $1 AND "
-        "locked_by = $2 AND attempts = $3`); a handler that raises sends the job back to 'queued', or to "
-        "'failed' after MAX_ATTEMPTS. https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE",
-        "The claim: `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = now() + "
-        "make_interval(secs => $1), locked_by = $2 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR "
-        "(status = 'running' AND locked_until < now()) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, "
-        "payload, attempts`. Then `fence = (row['id'], me, row['attempts'])`; a task that every HEARTBEAT_SECONDS runs "
-        "`UPDATE jobs SET locked_until = now() + make_interval(secs => $4) WHERE id = $1 AND locked_by = $2 AND "
-        "attempts = $3`; `try: await handler(json.loads(row['payload']))`; `except Exception:` log it and `UPDATE jobs "
-        "SET status = CASE WHEN attempts >= $4 THEN 'failed' ELSE 'queued' END, locked_until = NULL WHERE <fence>`; "
-        "`finally:` cancel the heartbeat. Success: `UPDATE jobs SET status = 'done', done_at = now() WHERE <fence>`.",
-    ],
-)
+@exercise(str(EXERCISES / "ex06_durable_worker" / "check.py"))  # hints, deadline: exercise.toml
 async def check_durable_worker(module: ModuleType, lab: Lab) -> Verdict:
     enqueue = require_coroutine_function(module, "enqueue")
     require_coroutine_function(module, "work")
@@ -464,7 +421,7 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
             await wl.start(name, module=module.__name__, path=folder)
         if not await wl.wait_ready(WORKERS, within=READY_WITHIN):
             _raise_worker_error(wl, "before it was ready")
-            raise fail("worker-crashed", "the worker processes did not start.", measured=_outputs(wl),
+            raise fail(Reason.WORKER_CRASHED, "the worker processes did not start.", measured=_outputs(wl),
                        hint="Run your exercise cell: does it import and run without errors?")
         await _enqueue_all(enqueue, pool)
         victim = await wl.wait_for_victim(VICTIM_WITHIN)
@@ -472,7 +429,7 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
         if victim is None:
             _raise_if_quit(wl, [n for n in range(JOBS) if wl.done_counts()[n] == 0])
             started = sum(1 for e in wl.events() if e.kind == "start")
-            raise fail("no-progress", f"no worker started job {VICTIM} within {VICTIM_WITHIN:.0f} s.",
+            raise fail(Reason.NO_PROGRESS, f"no worker started job {VICTIM} within {VICTIM_WITHIN:.0f} s.",
                        measured=f"{started} handler calls in all", expected=f"all {JOBS} jobs are taken, one by one",
                        hint="work() should loop until `stop` is set: claim a job, `await handler(payload)`, "
                             "mark it done; when there is none, sleep a little and look again.")
@@ -499,7 +456,7 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
             stuck = {n: r for n, r in stuck.items() if n != LONG}
             n, row = sorted((unmarked or stuck).items())[0]
             again = max(counts.values()) if counts else 0
-            raise fail("not-marked-done", f"{len(stuck)} job row(s) still say 'queued' or 'running' although "
+            raise fail(Reason.NOT_MARKED_DONE, f"{len(stuck)} job row(s) still say 'queued' or 'running' although "
                        f"{len(unmarked) or 'every'} job(s) completed.",
                        measured=f"job n={n} completed {counts[n]}×, and its row says {row['status']!r} "
                                 f"(attempts {row['attempts']}); {len(lost)} job(s) never completed; "
@@ -510,26 +467,26 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
         _judge_long_job(wl, victim.name)
         if LONG in stuck:
             row = stuck[LONG]
-            raise fail("not-marked-done", f"job n={LONG} completed, but its row still says {row['status']!r}.",
+            raise fail(Reason.NOT_MARKED_DONE, f"job n={LONG} completed, but its row still says {row['status']!r}.",
                        measured=f"attempts {row['attempts']}, locked_by {row['locked_by']!r}",
                        expected="a completed job is marked 'done'", hint="Mark the job done after the handler "
                        "returns, fenced by the claim that ran it.")
         dupes = [(n, k) for n, k in _duplicates(wl, victim.name) if n != LONG]
         if dupes:
-            raise fail("duplicate-delivery", "two live workers ran the same job.",
+            raise fail(Reason.DUPLICATE_DELIVERY, "two live workers ran the same job.",
                        measured=", ".join(f"job n={n} completed {k}×" for n, k in dupes[:3]),
                        expected="each job runs once, and again only after its worker died",
                        hint="Claim with one atomic statement and `FOR UPDATE SKIP LOCKED`: a SELECT followed by an "
                             "UPDATE lets two workers read the same 'queued' row.")
         overlap = wl.max_overlap(exclude_victim=False)
         if overlap < 2:
-            raise fail("workers-serial", "the workers never ran jobs at the same time: one always waited "
+            raise fail(Reason.WORKERS_SERIAL, "the workers never ran jobs at the same time: one always waited "
                        "for another.", measured=f"at most {overlap} handler running at once, with {len(WORKERS)} workers",
                        expected="2 jobs at once or more", hint="Without SKIP LOCKED, a worker blocks on the row another "
                        "worker has locked, for as long as that worker's transaction lasts. Add `SKIP LOCKED` to "
                        "`FOR UPDATE`, or keep the claim's transaction short.")
         if fenced is not None:
-            raise fail("completion-not-fenced", fenced,
+            raise fail(Reason.COMPLETION_NOT_FENCED, fenced,
                        expected="a worker whose claim was taken over changes nothing (its UPDATE matches 0 rows)",
                        hint="Fence every UPDATE after the claim by the claim itself: `WHERE id = $1 AND locked_by = $2 "
                             "AND attempts = $3`, with the values the claim returned. Then a worker whose lease ran out "
@@ -541,7 +498,7 @@ async def _crash_test(module: ModuleType, enqueue: Any, pool: Any, dsn: str, sch
         returned = await wl.wait_until(lambda ev: names <= {e.worker for e in ev if e.kind == "returned"}, STOP_WITHIN)
         _raise_worker_error(wl, "when it was asked to stop")
         if not returned:
-            raise fail("stop-ignored", f"work() did not return within {STOP_WITHIN:.0f} s of `stop` being set.",
+            raise fail(Reason.STOP_IGNORED, f"work() did not return within {STOP_WITHIN:.0f} s of `stop` being set.",
                        measured="the check had to kill the worker", expected="work() returns soon after stop.set()",
                        hint="Check `stop.is_set()` in the loop, and don't sleep long between looks: "
                             "`asyncio.wait_for(stop.wait(), POLL_SECONDS)` wakes up at once on stop.")
@@ -592,7 +549,7 @@ async def _thief_finishes(pool: Any, stolen: dict[str, Any] | None) -> str | Non
 def _judge_long_job(wl: WorkerLab, killed: str) -> None:
     runs = [e for e in wl.starts(LONG) if e.worker != killed]
     if len(runs) > 1:
-        raise fail("lease-not-renewed", f"job n={LONG} ran {len(runs)}× at the same time: its handler needs "
+        raise fail(Reason.LEASE_NOT_RENEWED, f"job n={LONG} ran {len(runs)}× at the same time: its handler needs "
                    f"{LONG_SECONDS:.1f} s, its lease ran out after {LEASE} s, and another worker claimed it.",
                    measured=f"started by worker {runs[0].worker}, then by worker {runs[1].worker} "
                             f"{runs[1].t - runs[0].t:.1f} s later, while the first was still running",
@@ -620,20 +577,20 @@ async def _poison_job(module: ModuleType, enqueue: Any, pool: Any, wl: WorkerLab
     await asyncio.sleep(0.2)  # a retry in flight shows up now
     crashed = _crashed(wl)
     if crashed is not None:
-        raise fail("handler-error-ends-work", f"a handler raised, and worker {crashed.worker} ended: its work() "
+        raise fail(Reason.HANDLER_ERROR_ENDS_WORK, f"a handler raised, and worker {crashed.worker} ended: its work() "
                    "let the exception out.", measured=crashed.text,
                    expected=f"the error is logged, the job retried up to MAX_ATTEMPTS ({limit}), and work() carries on",
                    hint="Wrap `await handler(...)` in `try/except Exception`: log it, then send the job back to "
                         "'queued' (or to 'failed' once `attempts >= MAX_ATTEMPTS`), and go on to the next job.")
     runs, final = len(wl.starts(POISON)), await status()
     if final != "failed" and runs > limit:
-        raise fail("no-retry-limit", f"a job whose handler fails every time was tried {runs}× and is still "
+        raise fail(Reason.NO_RETRY_LIMIT, f"a job whose handler fails every time was tried {runs}× and is still "
                    f"{final!r}: it will be retried forever.", measured=f"{runs} attempts in {POISON_WITHIN:.0f} s, "
                    f"status {final!r}", expected=f"'failed' after MAX_ATTEMPTS ({limit}) attempts",
                    hint="When the handler raises and `attempts >= MAX_ATTEMPTS`, set status = 'failed' (the schema has "
                         "it): a poison job must stop taking a worker's time. The claim returns `attempts`.")
     if final != "failed" or runs != limit:
-        raise fail("wrong-retry-count", f"a job whose handler fails every time should run MAX_ATTEMPTS ({limit}) "
+        raise fail(Reason.WRONG_RETRY_COUNT, f"a job whose handler fails every time should run MAX_ATTEMPTS ({limit}) "
                    "times, then be marked 'failed'.", measured=f"{runs} attempt(s), status {final!r}",
                    expected=f"{limit} attempts, status 'failed'",
                    hint="On an exception: `status = CASE WHEN attempts >= MAX_ATTEMPTS THEN 'failed' ELSE 'queued' END` "
@@ -652,17 +609,17 @@ async def _probe_enqueue(enqueue: Any, pool: Any) -> None:
         rows = await pool.fetch("SELECT id, status FROM jobs")
         await pool.execute("DELETE FROM jobs")
     if not rows:
-        raise fail("not-durable", f"enqueue() returned {job_id!r}, but the jobs table is empty: the job lives only "
+        raise fail(Reason.NOT_DURABLE, f"enqueue() returned {job_id!r}, but the jobs table is empty: the job lives only "
                    "in this process's memory, and dies with it.", measured="0 rows in jobs after enqueue()",
                    expected="1 row, status 'queued'", hint="INSERT each job into the jobs table: only what is in "
                    "PostgreSQL survives a crash, and other worker processes can only see what is there.")
     if isinstance(job_id, bool) or not isinstance(job_id, int) or [r["id"] for r in rows] != [job_id]:
-        raise fail("wrong-result", "enqueue() should return the id of the row it inserted.",
+        raise fail(Reason.WRONG_RESULT, "enqueue() should return the id of the row it inserted.",
                    measured=f"it returned {job_id!r:.60}; the table holds ids {[r['id'] for r in rows][:3]}",
                    expected="the new row's id (an int)", hint="`return await pool.fetchval(\"INSERT INTO jobs "
                    "(payload) VALUES ($1) RETURNING id\", json.dumps(payload))`")
     if rows[0]["status"] != "queued":
-        raise fail("wrong-result", "enqueue() inserted a job that is not 'queued'.",
+        raise fail(Reason.WRONG_RESULT, "enqueue() inserted a job that is not 'queued'.",
                    measured=f"status {rows[0]['status']!r}", expected="'queued' (the column's default)",
                    hint="Insert only the payload; let status default to 'queued'.")
 
@@ -671,18 +628,18 @@ async def _enqueue_all(enqueue: Any, pool: Any) -> None:
     async with asyncio.timeout(15):
         ids = [await enqueue(pool, {"n": n, "check": "06-durable-worker"}) for n in range(JOBS)]
     if len(set(ids)) != JOBS:
-        raise fail("wrong-result", "enqueue() returned the same id for different jobs.", measured=f"{ids[:5]!r:.80}…",
+        raise fail(Reason.WRONG_RESULT, "enqueue() returned the same id for different jobs.", measured=f"{ids[:5]!r:.80}…",
                    expected=f"{JOBS} distinct ids", hint="Return the id of the row you inserted (`RETURNING id`).")
 
 
 def _raise_worker_error(wl: WorkerLab, when: str) -> None:
     for e in wl.events():
         if e.kind == "error":
-            raise fail("worker-crashed", f"worker {e.worker} crashed {when}.", measured=e.text,
+            raise fail(Reason.WORKER_CRASHED, f"worker {e.worker} crashed {when}.", measured=e.text,
                        expected="work() runs until stop is set", hint="Run your cell again, then call work() "
                        "yourself against a pool to see the whole traceback.")
         if e.kind == "bad-payload":
-            raise fail("wrong-payload", "work() called the handler with something that is not the job's payload.",
+            raise fail(Reason.WRONG_PAYLOAD, "work() called the handler with something that is not the job's payload.",
                        measured=f"handler({e.text})", expected="handler(payload), the dict given to enqueue()",
                        hint="asyncpg returns jsonb as text: `await handler(json.loads(row['payload']))`.")
 
@@ -694,7 +651,7 @@ def _lost_text(lost: list[int]) -> str:
 def _raise_if_quit(wl: WorkerLab, lost: list[int]) -> None:
     early = [e for e in wl.events() if e.kind == "returned" and e.text == "early"]
     if early:
-        raise fail("worker-quit", "work() returned on its own, before `stop` was set, and the jobs it left behind "
+        raise fail(Reason.WORKER_QUIT, "work() returned on its own, before `stop` was set, and the jobs it left behind "
                    "were lost.", measured=f"{_lost_text(lost)}; worker {early[0].worker} returned early",
                    expected="work() keeps looking for jobs until stop is set", hint="When no job is ready, wait a "
                    "little (POLL_SECONDS) and look again: more jobs may come, and a dead worker's job comes back "
@@ -706,28 +663,28 @@ def _judge_lost(lost: list[int], rows: dict[int, Any]) -> None:
     row = rows.get(n)
     measured = _lost_text(lost)
     if row is None:
-        raise fail("job-lost", "the job the killed worker was running is gone from the table: it was removed "
+        raise fail(Reason.JOB_LOST, "the job the killed worker was running is gone from the table: it was removed "
                    "before its handler finished.", measured=f"{measured}; no row for job n={n}",
                    expected=f"job n={n} runs again on the other worker", hint="Delete (or mark done) a job only "
                    "after `await handler(...)` returns. Claim it by marking it 'running' with a lease instead.")
     status, lease_left = row["status"], row["lease_left"]
     if status == "running" and row["locked_until"] is None:
-        raise fail("job-lost", f"job n={n} was claimed by the worker that was killed, and stays 'running' forever: "
+        raise fail(Reason.JOB_LOST, f"job n={n} was claimed by the worker that was killed, and stays 'running' forever: "
                    "no lease, so no other worker ever takes it back.",
                    measured=f"{measured}; job n={n}: status 'running', locked_until NULL, attempts {row['attempts']}",
                    expected="after the lease runs out, the other worker runs it", hint="Set `locked_until = now() + "
                    "LEASE_SECONDS` when you claim, and let the claim take 'running' jobs whose lease has run out.")
     if status == "running" and lease_left is not None and lease_left > LEASE * 2:
-        raise fail("lease-ignored", f"job n={n} is leased for far longer than LEASE_SECONDS.",
+        raise fail(Reason.LEASE_IGNORED, f"job n={n} is leased for far longer than LEASE_SECONDS.",
                    measured=f"{measured}; its lease still has {float(lease_left):.0f} s to run",
                    expected=f"a lease of LEASE_SECONDS ({LEASE} s in the check)", hint="Use LEASE_SECONDS from the "
                    "setup cell: `locked_until = now() + make_interval(secs => $1)` with LEASE_SECONDS as $1.")
     if status == "running":
-        raise fail("job-lost", f"job n={n}'s lease ran out, but no worker took it again.",
+        raise fail(Reason.JOB_LOST, f"job n={n}'s lease ran out, but no worker took it again.",
                    measured=f"{measured}; job n={n}: status 'running', lease over {-float(lease_left or 0):.1f} s ago",
                    expected="the claim also takes 'running' jobs whose lease has run out", hint="Claim `WHERE status "
                    "= 'queued' OR (status = 'running' AND locked_until < now())`.")
-    raise fail("job-lost", f"job n={n} never completed.", measured=f"{measured}; its row: status {status!r}, "
+    raise fail(Reason.JOB_LOST, f"job n={n} never completed.", measured=f"{measured}; its row: status {status!r}, "
                f"attempts {row['attempts']}", expected="every job completes at least once",
                hint="Is work() still claiming jobs after the crash? Does it take every kind of claimable job?")
 

@@ -63,6 +63,8 @@ from ...lessons.capstone import (
     unused_healthy_ids,
     user_path,
 )
+from ..layout import ROOT as EXERCISES
+from ..reasons import Reason
 from ..registry import Verdict, exercise, fail, passed
 from ..submission import sized
 
@@ -104,35 +106,11 @@ def settings_for(api_url: str, dsn: str) -> dict[str, Any]:
                             pool_limit=POOL_LIMIT, audit_delay=AUDIT_DELAY, db_pool_size=DB_POOL_SIZE)
 
 
-@exercise(
-    "07-fix-the-service",
-    defines=["create_app"],
-    starter_reason="loop-blocked",
-    deadline=45,
-    hints=[
-        "Run the check and read the first thing it measured. 60 clients were waiting, and the partner never saw "
-        "two requests at once: what does `httpx.get(...)` (or `psycopg.connect`) do to every other request on the "
-        "event loop while it waits?",
-        "Fix one mistake per check run, in the check's order: async drivers (asyncpg, httpx.AsyncClient) -> ONE "
-        "client and ONE pool, opened in the lifespan -> `asyncio.timeout(settings['deadline'])` around the partner "
-        "call, turning TimeoutError and httpx.HTTPError into HTTPException(503) -> an asyncio.Semaphore("
-        "settings['pool_limit']) and httpx.Limits of the same size -> keep every audit task in a set and wait for "
-        "them after the lifespan's `yield`. Notebooks 01, 04, 05, 03 and 06 each did one of these.",
-        "Lifespan: `async with httpx.AsyncClient(limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)) "
-        "as http, asyncpg.create_pool(settings['dsn'], min_size=1, max_size=settings['db_pool_size']) as db:` "
-        "store them (and ONE `asyncio.Semaphore(n)` for the process, and a set `pending`) on `app.state`, `yield`, "
-        "then drain as notebook 06 did: `if pending:` (`asyncio.wait` raises ValueError on an empty set) "
-        "`_, late = await asyncio.wait(pending, timeout=5)`, cancel the `late` ones and gather them. "
-        "Handler: `row = await db.fetchrow(...)`; "
-        "`try: async with asyncio.timeout(deadline): async with slots: r = await http.get(partner_url(settings, "
-        "user_id)); r.raise_for_status()` `except (TimeoutError, httpx.HTTPError): raise HTTPException(503)`; "
-        "`t = asyncio.create_task(record_view(...)); pending.add(t); t.add_done_callback(pending.discard)`.",
-    ],
-)
+@exercise(str(EXERCISES / "ex07_fix_the_service" / "check.py"))  # hints, deadline: exercise.toml
 async def check_service(module: ModuleType, lab: Lab) -> Verdict:
     factory = module.create_app
     if not callable(factory):
-        raise fail("not-a-factory", "create_app is not a function.",
+        raise fail(Reason.NOT_A_FACTORY, "create_app is not a function.",
                    measured=f"create_app is a {type(factory).__name__}",
                    expected="def create_app(settings: dict) -> FastAPI", hint="Keep the name and the signature.")
     api = lab.api.scoped()
@@ -143,7 +121,7 @@ async def check_service(module: ModuleType, lab: Lab) -> Verdict:
         app = await AppProcess.start(f"{module.__name__}:create_app", settings, app_dir=app_dir, timeout=25,
                                      graceful_timeout=5.0)
     except AppStartError as exc:
-        raise fail("app-did-not-start", "your app did not start under uvicorn.",
+        raise fail(Reason.APP_DID_NOT_START, "your app did not start under uvicorn.",
                    measured=_last_line(exc.log) or str(exc),
                    expected="create_app(settings) returns a FastAPI app whose lifespan starts",
                    hint="Call create_app(settings) in the notebook and read the error; a failing lifespan startup "
@@ -169,7 +147,7 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
     partner = _partner_text(stats)
     one_at_a_time = clients is None or clients <= int(stats["requests"]) + 2
     if int(stats["peak_in_flight"]) <= 1 and one_at_a_time:
-        raise fail("loop-blocked", f"{burst_n} clients were waiting at once, but your app called the partner one "
+        raise fail(Reason.LOOP_BLOCKED, f"{burst_n} clients were waiting at once, but your app called the partner one "
                    "request at a time: each request blocked the event loop until its partner call was over.",
                    measured=f"{burst.ok} of {burst_n} answered within {CLIENT_TIMEOUT} s; {partner}; "
                             f"app loop lag up to {burst.loop_lag:.1f} s",
@@ -196,7 +174,7 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
                           timeout=CLIENT_TIMEOUT, progress=False, metrics_path=None)
     stop = await app.stop(grace=STOP_GRACE)
     if not stop.graceful:
-        raise fail("shutdown-hangs", f"after SIGTERM your app had not exited {STOP_GRACE:.0f} s later.",
+        raise fail(Reason.SHUTDOWN_HANGS, f"after SIGTERM your app had not exited {STOP_GRACE:.0f} s later.",
                    measured=f"killed after {stop.seconds:.1f} s", expected="exit within a few seconds of SIGTERM",
                    hint="The lifespan's shutdown (after `yield`) must end: wait for pending audit tasks with a timeout "
                         "(`asyncio.wait(pending, timeout=5)`), cancel the ones still pending, then let the client "
@@ -205,7 +183,7 @@ async def _judge(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any]) 
     rows = await count_audit_events(lab.pg.dsn, settings["run_id"], user_ids=answered)
     lost = len(answered) - rows
     if lost > 0:
-        raise fail("audit-lost", f"{lost} of the {len(answered)} profile views answered just before SIGTERM have no "
+        raise fail(Reason.AUDIT_LOST, f"{lost} of the {len(answered)} profile views answered just before SIGTERM have no "
                    "audit event: their tasks were still pending when the app shut down, and were dropped.",
                    measured=f"{rows} audit rows for the {len(answered)} views answered in the last burst "
                             f"({settings['audit_delay']} s audit delay), then SIGTERM",
@@ -236,11 +214,11 @@ async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
         try:
             response = await client.get(f"{app.url}/users/{user_id}")
         except httpx.HTTPError as exc:
-            raise fail("no-answer", f"GET /users/{user_id} got no answer.", measured=f"{type(exc).__name__}",
+            raise fail(Reason.NO_ANSWER, f"GET /users/{user_id} got no answer.", measured=f"{type(exc).__name__}",
                        expected="a JSON profile within a second", hint="Call your handler from the notebook first.") \
                 from None
     if not isinstance(metrics, dict) or "loop" not in metrics:
-        raise fail("no-metrics", "GET /metrics did not answer with the service's metrics.",
+        raise fail(Reason.NO_METRICS, "GET /metrics did not answer with the service's metrics.",
                    expected="`add_metrics(app, settings)` called in create_app",
                    hint="Keep the line `add_metrics(app, settings)` after `app = FastAPI(...)`: the check reads the "
                         "app's loop lag there.")
@@ -256,7 +234,7 @@ async def _smoke(app: AppProcess, lab: Lab, settings: dict[str, Any]) -> None:
         body = None
     if response.status_code != 200 or not isinstance(body, dict) or any(body.get(k) != v for k, v in want.items()):
         detail = _last_line(app.log_tail()) if response.status_code >= 500 else ""
-        raise fail("wrong-result", f"GET /users/{user_id} did not answer the user's profile.",
+        raise fail(Reason.WRONG_RESULT, f"GET /users/{user_id} did not answer the user's profile.",
                    measured=f"HTTP {response.status_code}: {response.text[:160]}" + (f" ({detail})" if detail else ""),
                    expected=f"HTTP 200 with at least {want}",
                    hint="Your handler raised (the app's log line is quoted above): call create_app(settings) in the "
@@ -301,7 +279,7 @@ def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app
     load = f"{CLIENTS} clients, {STEADY_RATE} requests/s for {sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL):g} s"
     if problem == "loop-blocked":
         blocked = report.loop_blocked_share
-        raise fail("loop-blocked", "your app's event loop stalled under steady traffic.",
+        raise fail(Reason.LOOP_BLOCKED, "your app's event loop stalled under steady traffic.",
                    measured=f"loop lag up to {report.loop_lag:.2f} s, stalled "
                             f"{0 if blocked is None else blocked:.0%} of the time, {report.probes_unanswered} of "
                             f"{len(report.probes)} /metrics reads unanswered ({load})",
@@ -311,7 +289,7 @@ def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app
     if problem == "no-deadline":
         silent = [r for r in report.results if r.status is None]
         hanging = sum(1 for r in groups["hang"] if r.status is None)
-        raise fail("no-deadline", f"{hanging} of the {len(groups['hang'])} requests for users whose partner profile "
+        raise fail(Reason.NO_DEADLINE, f"{hanging} of the {len(groups['hang'])} requests for users whose partner profile "
                    f"hangs got no answer within {CLIENT_TIMEOUT:g} s ({len(silent)} of {report.sent} requests in all).",
                    measured=f"p99 {report.p99:.2f} s; {report.errors}",
                    expected=f"every request answered within the deadline ({DEADLINE} s) plus a little",
@@ -324,17 +302,17 @@ def _fail_steady(problem: str, report: LoadReport, settings: dict[str, Any], app
             for r in bad:
                 seen[str(r.status)] = seen.get(str(r.status), 0) + 1
             detail = _last_line(app.log_tail()) if any(r.status == 500 for r in bad) else ""
-            raise fail("wrong-status", f"{len(bad)} requests whose partner call failed or hung did not answer 503.",
+            raise fail(Reason.WRONG_STATUS, f"{len(bad)} requests whose partner call failed or hung did not answer 503.",
                        measured=f"their answers: {seen}" + (f"; app log: {detail}" if detail else ""),
                        expected="503 Service Unavailable for a partner that fails or misses the deadline",
                        hint="Catch TimeoutError and httpx.HTTPError (raise_for_status raises HTTPStatusError) around "
                             "the partner call and `raise HTTPException(status_code=503)`.")
         healthy = groups["ok"]
         good = sum(1 for r in healthy if r.status == 200)
-        raise fail("wrong-status", f"only {good} of {len(healthy)} requests for healthy users got 200.",
+        raise fail(Reason.WRONG_STATUS, f"only {good} of {len(healthy)} requests for healthy users got 200.",
                    measured=f"answers: {report.status}", expected=f"at least {HEALTHY_OK:.0%} of them 200",
                    hint="Is the deadline or the semaphore too tight, or does the handler fail for healthy users?")
-    raise fail("p99-too-high", "p99 latency was well above the deadline.",
+    raise fail(Reason.P99_TOO_HIGH, "p99 latency was well above the deadline.",
                measured=f"p50 {report.p50:.3f} s, p99 {report.p99:.3f} s ({load})",
                expected=f"p99 at most {DEADLINE} s + {P99_MARGIN} s",
                hint="Is the deadline around the whole partner call (waiting for a free slot included)? Is something "
@@ -362,7 +340,7 @@ def _judge_connections(stats: dict[str, Any], clients: int | None, held: int, *,
     else:  # the app could not say: judge by the connections alone
         per_request = connections > 3 * POOL_LIMIT and connections >= 0.5 * requests
     if per_request:
-        raise fail("client-per-request", "your app made a new HTTP client, and opened a new connection to the "
+        raise fail(Reason.CLIENT_PER_REQUEST, "your app made a new HTTP client, and opened a new connection to the "
                    "partner, for almost every call.", measured=measured,
                    expected=f"one client for the app's lifetime, at most pool_limit={POOL_LIMIT} connections",
                    hint="Create ONE httpx.AsyncClient in the lifespan (with httpx.Limits) and use it in every request. "
@@ -371,7 +349,7 @@ def _judge_connections(stats: dict[str, Any], clients: int | None, held: int, *,
     # of pool_limit can hold (on a slow core an unbounded app may start its calls too slowly to
     # overlap, but its pool still keeps more than pool_limit connections alive).
     if peak > POOL_LIMIT or held > POOL_LIMIT:
-        raise fail("unbounded-downstream", f"the partner had up to {peak} of your calls in flight at once, over up "
+        raise fail(Reason.UNBOUNDED_DOWNSTREAM, f"the partner had up to {peak} of your calls in flight at once, over up "
                    f"to {held} connections open at once.",
                    measured=measured,
                    expected=f"at most pool_limit={POOL_LIMIT} at once",
@@ -381,7 +359,7 @@ def _judge_connections(stats: dict[str, Any], clients: int | None, held: int, *,
     # one cancelled while connecting leaves a connection the server counted but never used. So each
     # cancelled call may cost a new connection or two. Anything well beyond that is churn.
     if connections > POOL_LIMIT + 2 * cancelled + 5:
-        raise fail("connection-churn", "your app kept opening new connections to the partner instead of "
+        raise fail(Reason.CONNECTION_CHURN, "your app kept opening new connections to the partner instead of "
                    "reusing its pool.", measured=measured,
                    expected=f"about pool_limit={POOL_LIMIT}, plus a new one for each cancelled call",
                    hint="Set max_keepalive_connections equal to max_connections: httpx closes idle connections beyond "

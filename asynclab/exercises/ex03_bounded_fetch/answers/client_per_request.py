@@ -1,4 +1,4 @@
-# expect: new-client
+# expect: client-per-request
 # The source article's version: one semaphore (good), but a new AsyncClient, so a new
 # connection pool, for every request inside it.
 import asyncio

@@ -1,4 +1,4 @@
-# expect: cancel-swallowed
+# expect: cancellation-swallowed
 # A wrapper that catches BaseException: cancel() no longer cancels anything.
 import asyncio
 import logging

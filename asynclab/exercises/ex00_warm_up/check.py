@@ -1,4 +1,4 @@
-"""Checks for notebook 00 · Welcome: the warm-up that teaches how check cells work.
+"""The check of notebook 00 · Welcome: the warm-up that teaches how check cells work.
 
 00-warm-up
     `async def pause(seconds: float) -> str` waits `seconds`, then returns "done", without
@@ -31,11 +31,12 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
+from ...grading.loopwatch import Source
+from ...grading.measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines
+from ...grading.reasons import Reason
+from ...grading.registry import Verdict, exercise, fail, passed
 from ...instruments.loop_monitor import LoopMonitor
 from ...lab import Lab
-from ..loopwatch import Source
-from ..measure import STALL_SHARE, loop_health, require_coroutine_function, unawaited_coroutines
-from ..registry import Verdict, exercise, fail, passed
 
 EXERCISE_ID = "00-warm-up"
 PAUSES = (0.1, 0.15, 0.2, 0.25, 0.3) * 2  # ten calls at once, each with its own length
@@ -47,17 +48,6 @@ LATE = 2.0  # ... and take at most this many times its `seconds`, plus SLACK
 SLACK = 0.1  # seconds, for a busy 2-core machine
 TOTAL = 2.5  # all ten calls together: at most this many times the longest pause
 GIVE_UP = 5.0  # seconds without an answer from the ten calls: stop waiting
-
-HINTS = [
-    "Ten pauses of at most 0.3 s took about 2 s together: the sum, not the longest. While "
-    "`time.sleep` waits, can anything else on the event loop run, even the meter's heartbeat?",
-    "A coroutine lets the others run only where it *awaits*. `time.sleep` never awaits: it holds the "
-    "thread, and the loop lives on that thread. asyncio has a sleep you can await. Docs: "
-    "https://docs.python.org/3/library/asyncio-task.html#sleeping",
-    "Almost the code: inside `async def pause(seconds)`, replace `time.sleep(seconds)` with "
-    "`await asyncio.sleep(seconds)`, and keep `return \"done\"`. The `await` matters: without it, "
-    "`asyncio.sleep(seconds)` only makes a coroutine object, and nothing waits.",
-]
 
 
 @contextlib.contextmanager
@@ -103,7 +93,7 @@ async def _timed(pause: Any, seconds: float) -> tuple[Any, float]:
     return result, time.perf_counter() - started
 
 
-@exercise(EXERCISE_ID, defines=["pause"], starter_reason="loop-blocked", deadline=20, hints=HINTS)
+@exercise(__file__)
 async def check_warm_up(module: ModuleType, lab: Lab) -> Verdict:
     pause = require_coroutine_function(module, "pause")
     loop = asyncio.get_running_loop()
@@ -121,21 +111,21 @@ async def check_warm_up(module: ModuleType, lab: Lab) -> Verdict:
             except TimeoutError:
                 if time.perf_counter() - started < 0.9 * GIVE_UP:
                     raise  # the learner's own TimeoutError: the worker reports it with its line
-                raise fail("too-slow", f"{n} calls of pause() had not all returned after {GIVE_UP:.0f} s.",
+                raise fail(Reason.TOO_SLOW, f"{n} calls of pause() had not all returned after {GIVE_UP:.0f} s.",
                            measured=f"the longest pause asked for was {LONGEST} s",
                            expected=f"all {n} done in about {LONGEST} s",
                            hint="Does pause() wait for `seconds`, and then return?") from None
             except RuntimeError as exc:
                 if not any(text in str(exc) for text in ("running event loop", "loop is already running")):
                     raise
-                raise fail("asyncio-run", "pause() tried to start an event loop inside the one that is already running.",
+                raise fail(Reason.ASYNCIO_RUN, "pause() tried to start an event loop inside the one that is already running.",
                            measured=f"RuntimeError: {exc}", expected="pause() awaits, on the loop that called it",
                            hint="asyncio.run() and run_until_complete() are for code outside any loop. Inside an "
                                 "async def, await: `await asyncio.sleep(seconds)`.") from None
 
     if monitor.blocked_share > STALL_SHARE:
         culprit = f" {named[0]} holds it" if named else ""
-        raise fail("loop-blocked", f"the event loop stalled while {n} pauses ran:{culprit}".rstrip(":") + ".",
+        raise fail(Reason.LOOP_BLOCKED, f"the event loop stalled while {n} pauses ran:{culprit}".rstrip(":") + ".",
                    measured=f"{n} pauses took {total:.2f} s, {total / LONGEST:.1f}× the longest one; {loop_health(monitor)}",
                    expected=f"about {LONGEST} s, the longest pause, with the heartbeat ticking",
                    hint=("time.sleep holds the whole loop; `await asyncio.sleep(seconds)` lets the others run."
@@ -145,22 +135,22 @@ async def check_warm_up(module: ModuleType, lab: Lab) -> Verdict:
     results = [r for r, _ in outcomes]
     wrong = next((r for r in results if r != "done"), None)
     if any(r != "done" for r in results):
-        raise fail("wrong-result", "pause() should return the string 'done'.", measured=f"it returned {wrong!r}",
+        raise fail(Reason.WRONG_RESULT, "pause() should return the string 'done'.", measured=f"it returned {wrong!r}",
                    expected="'done'", hint="End the function with `return \"done\"`.")
     early = [(s, t) for s, (_, t) in zip(PAUSES, outcomes, strict=True) if t < EARLY * s - EARLY_SLACK]
     if early:
         s, t = max(early, key=lambda e: e[0] - e[1])
         if unawaited:
-            raise fail("too-fast", "pause() returned at once: the sleep was created but never awaited.",
+            raise fail(Reason.TOO_FAST, "pause() returned at once: the sleep was created but never awaited.",
                        measured=f"pause({s}) returned after {t:.2f} s; Python warned: {unawaited[0]}",
                        expected=f"pause({s}) takes about {s} s", hint="Put `await` in front of `asyncio.sleep(seconds)`.")
-        raise fail("too-fast", "pause() returned before the pause was over.",
+        raise fail(Reason.TOO_FAST, "pause() returned before the pause was over.",
                    measured=f"pause({s}) returned after {t:.2f} s", expected=f"about {s} s",
                    hint="Wait for `seconds` (the argument), then return.")
     late = [(s, t) for s, (_, t) in zip(PAUSES, outcomes, strict=True) if t > LATE * s + SLACK]
     if late or total > TOTAL * LONGEST:
         s, t = max(late, key=lambda e: e[1] / e[0]) if late else (LONGEST, total)
-        raise fail("too-slow", f"the pauses took much longer than they should ({n} ran at once).",
+        raise fail(Reason.TOO_SLOW, f"the pauses took much longer than they should ({n} ran at once).",
                    measured=f"pause({s}) took {t:.2f} s; all {n} took {total:.2f} s",
                    expected=f"each about its own `seconds`; all {n} in about {LONGEST} s",
                    hint="Wait for `seconds`, no more; are the calls waiting for each other?")

@@ -1,4 +1,4 @@
-# expect: tasks-leak
+# expect: finished-tasks-kept
 # Strong references, but never released: the set grows with every task ever spawned.
 import asyncio
 import logging
