@@ -18,9 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
 from .layout import exercise_id_of_folder
+
+T = TypeVar("T")
 
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
 EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")

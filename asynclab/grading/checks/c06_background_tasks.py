@@ -21,7 +21,7 @@ a logger whose records are kept. One step per promise of the exercise, in this o
 `asynclab/lessons/n06_background_tasks.py`; it imports the submission file), on a private copy
 of the jobs table that their pools see as `jobs` (search_path). The check enqueues 20 jobs with
 the learner's `enqueue`; job VICTIM blocks its worker on the first attempt and that worker is
-SIGKILLed mid-job; job LONG runs three leases (a heartbeat must keep it from running twice); job
+SIGKILLed mid-job; job LONG runs two leases (a heartbeat must keep it from running twice); job
 STEAL is taken over by the check mid-handler (the old worker's completion must be fenced off).
 Then every job must complete, none may stay claimed, workers must have run jobs side by side, a
 poison job must run MAX_ATTEMPTS times and end 'failed' without ending work(), and the survivors
@@ -380,13 +380,15 @@ async def _drain_outlasts_a_stubborn_task(registry: Any) -> str:
 
 JOBS = 20
 VICTIM = 6  # the job whose first attempt holds its worker until the check kills it
-LONG = 9  # a job whose handler runs LONG_SECONDS, three leases: without a heartbeat it is claimed again
+LONG = 9  # a job whose handler runs LONG_SECONDS, two leases: without a heartbeat it is claimed again
 STEAL = 16  # a job the check takes over mid-handler, as a worker would after the lease ran out
 POISON = JOBS  # enqueued after the crash test: its handler raises on every attempt
 THIEF = "check-06-thief"
 HANDLER_MS = 100
 LEASE = 1.5  # seconds; the check's workers get ASYNCLAB_LEASE_SECONDS=1.5
-LONG_SECONDS = 3 * LEASE
+# Two leases: a survivor re-claims an unrenewed job within LEASE + POLL_SECONDS (0.1 s) of its claim,
+# 1.4 s before the first run ends. Three leases cost every check another 1.5 s for no extra proof.
+LONG_SECONDS = 2 * LEASE
 WORKERS = ("A", "B", "C")  # one is killed; two survivors, so a job whose lease runs out has someone to take it
 READY_WITHIN = 15.0
 VICTIM_WITHIN = 10.0
