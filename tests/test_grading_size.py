@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asynclab.grading import runner
+from asynclab.grading import forkserver, runner
 from asynclab.grading.submission import Size, Submission, grading_size, sized
 
 
@@ -38,6 +38,7 @@ def test_the_runner_hands_the_size_to_the_worker(monkeypatch: pytest.MonkeyPatch
         seen.append(json.loads(Path(cmd[-1]).read_text(encoding="utf-8")))
         return real_popen(["true"], start_new_session=True)
 
+    monkeypatch.setenv(forkserver.DISABLE_ENV, "1")  # the spawn path, where the request is easy to catch
     monkeypatch.setattr(runner.subprocess, "Popen", fake_popen)
     base = Submission("03-stream-workers", "", "# Exercise: 03-stream-workers\n", origin="test")
     runner.run_check(base)
