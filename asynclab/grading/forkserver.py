@@ -173,8 +173,10 @@ def _child(job: dict[str, Any], listener: socket.socket, conns: list[socket.sock
 
         traceback.print_exc()
     finally:
-        # No interpreter shutdown: its exit handlers would wait for the learner's process pool,
-        # which only a thread hook stops. The verdict is written; the runner kills the group.
+        # No interpreter shutdown: multiprocessing's atexit handler joins the learner's pool workers,
+        # which only concurrent.futures' threading._register_atexit hook tells to stop, and that runs
+        # in threading._shutdown, not in atexit (CPython 3.9+: Lib/concurrent/futures/process.py,
+        # Lib/multiprocessing/util.py `_exit_function`). The verdict is written; the runner kills the group.
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
