@@ -6,7 +6,7 @@ kernel and grader through ASYNCLAB_* variables:
 
 * PostgreSQL starts once, in the controller, and every xdist worker shares it;
 * the lab's API server starts once per process that runs tests: in each xdist worker (or in the
-  controller when there are no workers). A check's 30,000 requests on one worker then never
+  controller when there are no workers). A check's thousands of requests on one worker then never
   show up in the latency another worker's check measures. A notebook's kernel, and a grader a
   kernel starts, use the API server of the worker that runs them.
 """

@@ -10,11 +10,17 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .layout import exercise_id_of_folder
+
+T = TypeVar("T")
 
 EXERCISE_RE = re.compile(r"^#\s*Exercise:\s*(?P<id>[0-9]{2}-[a-z0-9-]+)\s*$")
 EXPECT_RE = re.compile(r"^#\s*expect:\s*(?P<what>[a-z0-9-]+)\s*$")
@@ -35,6 +41,36 @@ DERIVED_BLOCKING = {
 SETUP_PREFIX = "# Setup"
 
 
+class Size(StrEnum):
+    """How big a check's rounds are. Learners and solutions always get FULL.
+
+    SMALL is for the course's own known answers (exercises_tests): a check whose heaviest round
+    exists to expose a failure that shows long before the full size (a task per URL, a buffered
+    stream) may run it smaller there. A check opts in with `sized(full=..., small=...)`.
+    """
+
+    FULL = "full"
+    SMALL = "small"
+
+
+_SIZE: ContextVar[Size] = ContextVar("asynclab_grading_size", default=Size.FULL)
+
+
+def sized(*, full: T, small: T) -> T:
+    """`full`, or `small` while a known answer is graded (see Size); read it inside the check."""
+    return small if _SIZE.get() is Size.SMALL else full
+
+
+@contextmanager
+def grading_size(size: Size) -> Iterator[None]:
+    """Run the checks in this block at `size` (the worker wraps one check in it)."""
+    token = _SIZE.set(size)
+    try:
+        yield
+    finally:
+        _SIZE.reset(token)
+
+
 @dataclass(frozen=True)
 class Submission:
     """What a check runs: setup code, then the learner's exercise cell."""
@@ -43,6 +79,7 @@ class Submission:
     setup: str
     cell: str
     origin: str  # where it came from, for messages ("notebooks/03_semaphores.ipynb", "kernel")
+    size: Size = Size.FULL  # SMALL only for the course's known answers
 
     @property
     def source(self) -> str:

@@ -23,6 +23,7 @@ from .loopwatch import LoopWatch
 from .measure import NOISY_REASONS, remeasure
 from .reasons import Reason
 from .registry import CheckFailed, Exercise, Verdict, get_exercise
+from .submission import Size, grading_size
 
 SUBMISSION_MODULE = "submission"
 
@@ -241,7 +242,8 @@ def main(argv: list[str]) -> int:
         return 1
 
     try:
-        verdict = asyncio.run(_run(ex, module, deadline, heart, (path, offset), outcome))
+        with grading_size(Size(request.get("size", Size.FULL))):
+            verdict = asyncio.run(_run(ex, module, deadline, heart, (path, offset), outcome))
     except CheckFailed as failure:
         verdict = _failed(failure)
     except TimeoutError:

@@ -15,7 +15,7 @@ from ...grading.registry import Verdict, fail, passed
 from ..ex03_bounded_fetch.judge import ERROR_STATUS
 
 EXTRA_TASKS = 5  # live tasks allowed beyond `limit`: a producer, a supervisor, ...
-READ_AHEAD_MAX = 5_000  # URLs taken from the stream but not yet sunk (a bounded queue fits easily)
+READ_AHEAD_MAX = 2_000  # URLs taken from the stream but not yet sunk (a queue of maxsize 1,000 fits easily)
 RETURN_GRACE = 3.0  # seconds process_stream may take to return once everything was sunk
 STILL_SINKING = 2.0  # a round cut at its deadline with a sink call this recent is slow, not stuck
 

@@ -5,7 +5,7 @@ It runs the learner's `work` in three worker *processes* (the program is
 `asynclab/lessons/background/worker.py`; it imports the submission file), on a private copy of
 the jobs table that their pools see as `jobs` (search_path). The check enqueues 20 jobs with the
 learner's `enqueue`; job VICTIM blocks its worker on the first attempt and that worker is SIGKILLed
-mid-job; job LONG runs three leases (a heartbeat must keep it from running twice); job STEAL is
+mid-job; job LONG runs two leases (a heartbeat must keep it from running twice); job STEAL is
 taken over by the check mid-handler (the old worker's completion must be fenced off). Then every
 job must complete, none may stay claimed, workers must have run jobs side by side, a poison job
 must run MAX_ATTEMPTS times and end 'failed' without ending work(), and the survivors must return

@@ -17,12 +17,14 @@ from ...lessons.background import Event
 
 JOBS = 20
 VICTIM = 6  # the job whose first attempt holds its worker until the check kills it
-LONG = 9  # a job whose handler runs LONG_SECONDS, three leases: without a heartbeat it is claimed again
+LONG = 9  # a job whose handler runs LONG_SECONDS, two leases: without a heartbeat it is claimed again
 STEAL = 16  # a job the check takes over mid-handler, as a worker would after the lease ran out
 POISON = JOBS  # enqueued after the crash test: its handler raises on every attempt
 THIEF = "check-06-thief"
 LEASE = 1.5  # seconds; the check's workers get ASYNCLAB_LEASE_SECONDS=1.5
-LONG_SECONDS = 3 * LEASE
+# Two leases: a survivor re-claims an unrenewed job within LEASE + POLL_SECONDS (0.1 s) of its claim,
+# 1.4 s before the first run ends. Three leases cost every check another 1.5 s for no extra proof.
+LONG_SECONDS = 2 * LEASE
 WORKERS = ("A", "B", "C")  # one is killed; two survivors, so a job whose lease runs out has someone to take it
 VICTIM_WITHIN = 10.0
 STOP_WITHIN = 3.0

@@ -18,7 +18,7 @@ Three phases, and the first property that fails names the mistake (judge.py word
    * more partner calls in flight, or more connections open to it, than pool_limit ->
      "unbounded-downstream";
    * far more new connections than the pool plus the cancelled calls -> "connection-churn".
-2. **Steady traffic** from 200 clients (50 requests/s), some partner profiles hang or fail.
+2. **Steady traffic** from 200 clients (50 requests/s for 2 s), some partner profiles hang or fail.
    * the app's loop stalled -> "loop-blocked";
    * requests for users whose partner profile hangs got no answer -> "no-deadline";
    * a failed or hanging partner call did not answer 503, or fewer than half the healthy users
@@ -51,6 +51,7 @@ from typing import Any
 import httpx
 
 from ...grading.registry import Verdict, exercise, passed
+from ...grading.submission import sized
 from ...lab import Lab
 from ...lessons.capstone import (
     AppProcess,
@@ -89,12 +90,16 @@ CLIENTS = 200
 # A burst the bounded app can serve well within its deadline (BURST / POOL_LIMIT rounds of the
 # partner's 50 ms), yet more calls than pool_limit, so an unbounded app shows itself.
 BURST = 60
+# Known answers (Size.SMALL) get a burst of 24: still more than pool_limit, and a blocked app (which
+# answers one request at a time, each 0.2 s or more) no longer makes /metrics wait 10 s behind it.
+BURST_SMALL = 24
 # The user read and the audit write share the app's PostgreSQL pool, outside the deadline. On a busy
 # core each query takes longer, and a pool of 5 then queues requests for seconds.
 DB_POOL_SIZE = 10
 AUDIT_DELAY = 0.5  # long enough that fire-and-forget audits are still pending at SIGTERM
 STEADY_RATE = 50  # requests/s from the 200 clients: a sixth of what the fixed app manages here
-STEADY_SECONDS = 3.0
+STEADY_SECONDS = 2.0  # 100 requests, 4 of them for users whose partner hangs
+STEADY_SECONDS_SMALL = 1.5  # known answers: 75 requests, 3 that hang
 LAST_BURST = 30
 SMOKE_USER = 7
 
@@ -129,15 +134,17 @@ async def _phases(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any])
     judge_smoke(await _smoke(app, lab))
 
     # 1. Burst ------------------------------------------------------------------------------
-    burst = await run_load(app.url, clients=BURST, requests=BURST, path_fn=healthy_user_path(settings),
+    burst_n = sized(full=BURST, small=BURST_SMALL)
+    burst = await run_load(app.url, clients=burst_n, requests=burst_n, path_fn=healthy_user_path(settings),
                            timeout=CLIENT_TIMEOUT, progress=False, label="burst")
     # Clients first: a blocked app answers /metrics only between two requests, when every client it
     # made has made its call.
     clients = await _clients_created(app)
-    judge_burst(Burst(BURST, burst.ok, burst.loop_lag, await api.stats(), clients, burst.partner_connections_max or 0))
+    judge_burst(Burst(burst_n, burst.ok, burst.loop_lag, await api.stats(), clients, burst.partner_connections_max or 0))
 
     # 2. Steady traffic with a flaky partner ------------------------------------------------------
-    steady = await run_load(app.url, clients=CLIENTS, duration=STEADY_SECONDS, rate=STEADY_RATE, path_fn=user_path,
+    steady_s = sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL)
+    steady = await run_load(app.url, clients=CLIENTS, duration=steady_s, rate=STEADY_RATE, path_fn=user_path,
                             timeout=CLIENT_TIMEOUT, progress=False, label="steady")
     judge_steady(_steady(steady, settings, app))  # a timing failure is measured again by the worker (remeasure), whole
     stats = await api.stats()
@@ -200,7 +207,8 @@ async def _smoke(app: AppProcess, lab: Lab) -> Smoke:
 def _steady(report: LoadReport, settings: dict[str, Any], app: AppProcess) -> Steady:
     answers = group_answers((partner_kind(settings, int(r.path.rsplit("/", 1)[1])), r.status) for r in report.results)
     failing = answers["hang"] + answers["fail"]
-    return Steady(load=f"{CLIENTS} clients, {STEADY_RATE} requests/s for {STEADY_SECONDS:.0f} s", answers=answers,
+    seconds = sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL)
+    return Steady(load=f"{CLIENTS} clients, {STEADY_RATE} requests/s for {seconds:g} s", answers=answers,
                   loop_lag=report.loop_lag, blocked_share=report.loop_blocked_share,
                   probes_unanswered=report.probes_unanswered, probes=len(report.probes), p50=report.p50, p99=report.p99,
                   status=report.status, errors=report.errors,
