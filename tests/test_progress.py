@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from asynclab.authoring.generate import generate
+from asynclab.grading.reasons import Reason
 from asynclab.grading.registry import Verdict, all_exercises
-from asynclab.progress import progress, record_verdict, recorded_results
+from asynclab.grading.submission import Submission
+from asynclab.progress import grade, progress, record_verdict, recorded_results
 from asynclab.progress.__main__ import main
 from asynclab.progress.grade import course_order, grade_folder
 from asynclab.progress.summary import load_reports, summarise
@@ -222,6 +224,7 @@ def test_a_notebook_that_is_not_json_is_one_line_and_the_rest_is_reported(learne
     assert len(problems) == 1 and "is not valid JSON" in problems[0] and "03_" in problems[0]
     by_id = {r.exercise_id: r for r in results}
     assert {by_id[i].status for i in ORDER if i.startswith("03-")} == {FAILED}
+    assert {by_id[i].reason for i in ORDER if i.startswith("03-")} == {Reason.NOT_FOUND}
     assert {by_id[i].status for i in ORDER if not i.startswith("03-")} == {NOT_ATTEMPTED}
     assert next_line(results).startswith(f"Next: {ORDER[0]} ")
 
@@ -293,3 +296,14 @@ def test_check_in_a_kernel_records_and_progress_shows_html(tmp_path: Path, monke
     assert json.loads(store.read_text())[first]["status"] == "passed"
     shown = nb.cells[3].outputs[0]["data"]
     assert "<table>" in shown["text/html"] and f"1 of {N} done" in shown["text/plain"]
+
+
+def test_a_grader_that_cannot_run_is_a_failure_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_interpreter(*_: object, **__: object) -> Verdict:
+        raise OSError("no such file: python")
+
+    monkeypatch.setattr(grade, "run_check", no_interpreter)
+    submission = Submission(ORDER[0], "", f"# Exercise: {ORDER[0]}\n", origin="test")
+    result = grade._grade_one(submission)
+    assert (result.status, result.reason) == (FAILED, Reason.GRADER_ERROR)
+    assert "the grader could not run: no such file: python" in result.summary

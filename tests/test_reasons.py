@@ -59,14 +59,9 @@ def test_every_known_answer_expects_a_real_reason() -> None:
     assert not unknown, f"known answers expect reasons that do not exist: {sorted(unknown)}"
 
 
-# Being closed today (issue 19): each gets a known answer or a judge test, then leaves this list.
-NOT_YET_COVERED = {"grader-error", "not-found"}
-
-
 def test_every_reason_is_covered_by_a_known_answer_or_a_test() -> None:
     tested = _members_named_in(TESTS)
     quoted = {r for r in Reason for p in TESTS if f'"{r.value}"' in p.read_text(encoding="utf-8")}
     covered = _expected_by_known_answers() | {Reason[n].value for n in tested} | {r.value for r in quoted}
-    uncovered = sorted(r.value for r in Reason if r.value not in covered | NOT_YET_COVERED)
-    assert not NOT_YET_COVERED & covered, f"covered now, remove from NOT_YET_COVERED: {sorted(NOT_YET_COVERED & covered)}"
+    uncovered = sorted(r.value for r in Reason if r.value not in covered)
     assert not uncovered, f"reasons no known answer expects and no judge test asserts: {uncovered}"
