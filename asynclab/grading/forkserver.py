@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -151,6 +152,7 @@ def _child(job: dict[str, Any], listener: socket.socket, conns: list[socket.sock
     code = 70
     try:
         os.setsid()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it; a check must not
         listener.close()
         for conn in conns:
             conn.close()
@@ -185,6 +187,9 @@ def _child(job: dict[str, Any], listener: socket.socket, conns: list[socket.sock
 
 def serve(address: str) -> None:
     """Import everything a check needs, then fork one child per job until the parent goes."""
+    # Jupyter interrupts a kernel by signalling its whole process group: the server (in that
+    # group) must outlive a learner's "interrupt", as it outlives each check; it goes with its parent.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from .. import lab  # noqa: F401  (the preload: the lab, httpx, the loop watch, every check)
     from . import worker  # noqa: F401
     from .registry import all_exercises
