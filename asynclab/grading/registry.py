@@ -110,14 +110,13 @@ class Exercise:
 _REGISTRY: dict[str, Exercise] = {}
 
 
-def exercise(check_file: str, **overrides: Any) -> Callable[[CheckFn], CheckFn]:
+def exercise(check_file: str) -> Callable[[CheckFn], CheckFn]:
     """Register the check in `check_file` (pass ``__file__``) with the exercise.toml beside it.
 
     The toml holds what an author edits most (the hint ladder, starter_reason, the deadline) as
-    data; at least three hints: a nudge, the idea, then almost the code. `overrides` replace
-    toml values, for values computed in code (a deadline derived from the check's sizes).
+    data; at least three hints: a nudge, the idea, then almost the code.
     """
-    meta = {**read_exercise_toml(Path(check_file).with_name("exercise.toml")), **overrides}
+    meta = read_exercise_toml(Path(check_file).with_name("exercise.toml"))
 
     def register(fn: CheckFn) -> CheckFn:
         ex_id = meta["id"]
