@@ -250,7 +250,12 @@ def lab_urls() -> Iterator[tuple[str, str]]:
 @pytest.mark.slow
 def test_awaiting_httpx_and_asyncpg_under_load_is_not_a_stall(tmp_path: Path, lab_urls: tuple[str, str]) -> None:
     """httpcore's pool sorting 1,000 queued requests and asyncpg decoding 800,000 rows run under
-    the learner's `await`: the library's awaited work, not a blocking call."""
+    the learner's `await`: the library's awaited work, not a blocking call.
+
+    Creating the client is not awaited: it is a synchronous call on the learner's line (about
+    20 ms of CPU for its TLS context). On a CI runner whose other pytest worker kept both cores
+    busy it was once seen holding the loop 0.115 s, one borderline stall. The verdict counts
+    stalls only from BLOCKED seconds in all, so that line may show one; the awaiting lines none."""
     path = tmp_path / "submission.py"
     path.write_text(AWAITING, encoding="utf-8")
     ns: dict[str, object] = {}
@@ -261,8 +266,11 @@ def test_awaiting_httpx_and_asyncpg_under_load_is_not_a_stall(tmp_path: Path, la
         ok, rows = await asyncio.gather(ns["many_requests"](url), ns["many_queries"](dsn))  # type: ignore[operator]
         assert ok == 1_000 and rows == 40 * 20_000
 
-    watch = asyncio.run(_watched(str(path), AWAITING.split("\n").index("# Exercise: 99-test"), both))
-    assert watch.stalls == [] and not watch.blocked, watch.stalls
+    lines = AWAITING.split("\n")
+    watch = asyncio.run(_watched(str(path), lines.index("# Exercise: 99-test"), both))
+    creates_client = 1 + next(i for i, text in enumerate(lines) if "httpx.AsyncClient(" in text)
+    awaiting = [stall for stall in watch.stalls if stall.line != creates_client]
+    assert awaiting == [] and not watch.blocked, watch.stalls
 
 
 ASYNC_LIBRARY = """import time
