@@ -37,15 +37,15 @@ import importlib.metadata as metadata
 import importlib.util
 import io
 import os
-import re
 import socket
 import sys
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from .requirement_spec import applies, at_least, parse_requirement, requirements, version_tuple
 
 __all__ = ["Finding", "Report", "diagnose", "main", "widget_check"]
 
@@ -170,76 +170,6 @@ def check_no_nest_asyncio() -> Finding:
     return Finding("nest_asyncio", OK, "off", "must be off")
 
 
-def requirements(pyproject: Path | None = None) -> list[str]:
-    """The course's dependencies: from pyproject.toml when the source tree is here, else from the
-    installed package's metadata. pyproject.toml wins, so a dependency added since the last install
-    shows as missing (and `make lab` installs it)."""
-    if pyproject is None:
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            import tomllib
-
-            deps = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
-            return [str(d) for d in deps]
-        except (ImportError, KeyError, ValueError):
-            pass  # Python < 3.11 has no tomllib: check_python says what to do about that
-    try:
-        return [r for r in (metadata.requires("asynclab") or []) if "extra ==" not in r]
-    except metadata.PackageNotFoundError:
-        return []
-
-
-_REQUIREMENT = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;(?P<marker>.*))?$")
-
-
-def _parse(requirement: str) -> tuple[str, str, str]:
-    """("psycopg", "3.2", marker) from "psycopg[binary]>=3.2"; the minimum is "" when there is none."""
-    match = _REQUIREMENT.match(requirement)
-    if not match:
-        return requirement.strip(), "", ""
-    minimum = ""
-    for part in match.group("spec").split(","):
-        part = part.strip()
-        if part.startswith(">="):
-            minimum = part[2:].strip()
-        elif part.startswith("=="):
-            minimum = part[2:].strip().rstrip(".*")
-    return match.group("name"), minimum, (match.group("marker") or "").strip()
-
-
-def _applies(marker: str) -> bool:
-    if not marker:
-        return True
-    try:
-        from packaging.markers import Marker
-    except ImportError:
-        return True
-    try:
-        return bool(Marker(marker).evaluate())
-    except Exception:
-        return True
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """(3, 14, 5) from "3.14.5"; pre-release and local parts are ignored ("0.6.0rc1" -> (0, 6, 0))."""
-    numbers = []
-    for piece in version.split("+", 1)[0].split("."):
-        match = re.match(r"\d+", piece)
-        if not match:
-            break
-        numbers.append(int(match.group(0)))
-        if match.group(0) != piece:  # "0rc1": the release part ends here
-            break
-    return tuple(numbers)
-
-
-def _at_least(version: str, minimum: str) -> bool:
-    have, need = version_tuple(version), version_tuple(minimum)
-    width = max(len(have), len(need))
-    return have + (0,) * (width - len(have)) >= need + (0,) * (width - len(need))
-
-
 def _import_name(dist: str) -> str:
     return IMPORT_NAMES.get(dist.lower(), dist.lower().replace("-", "_").replace(".", "_"))
 
@@ -267,13 +197,13 @@ def _try_import(module: str) -> str:
 def check_package(requirement: str, *, version_of: Callable[[str], str] = metadata.version,
                   importer: Callable[[str], str] = _try_import) -> Finding:
     """One dependency: installed, at least the version pyproject.toml asks for, and importable."""
-    dist, minimum, _marker = _parse(requirement)
+    dist, minimum, _marker = parse_requirement(requirement)
     need = f"needs {minimum} or newer" if minimum else "needed"
     try:
         version = version_of(dist)
     except metadata.PackageNotFoundError:
         return Finding(dist, PROBLEM, "missing", need, f"missing: {dist} — {FIX}")
-    if minimum and not _at_least(version, minimum):
+    if minimum and not at_least(version, minimum):
         return Finding(dist, PROBLEM, version, need, f"{dist} {version} is too old (the course needs {minimum}+) — {FIX}")
     module = _import_name(dist)
     if dist.lower() in LOCATE_ONLY:
@@ -377,8 +307,8 @@ def diagnose(*, reqs: Iterable[str] | None = None, shell: Any = None) -> Report:
     report.findings.append(check_kernel(shell))
     report.findings.append(check_no_nest_asyncio())
     for requirement in (requirements() if reqs is None else reqs):
-        _name, _minimum, marker = _parse(requirement)
-        if _applies(marker):
+        _name, _minimum, marker = parse_requirement(requirement)
+        if applies(marker):
             report.findings.append(check_package(requirement))
     report.findings.append(check_widget_extension())
     report.findings.append(check_loopback())

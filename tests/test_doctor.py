@@ -28,6 +28,7 @@ from asynclab.doctor import (
     diagnose,
     version_tuple,
 )
+from asynclab.requirement_spec import parse_requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def test_this_environment_passes_and_lists_every_dependency() -> None:
     assert report.ok, report.table()
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for dep in deps:
-        name = doctor._parse(dep)[0]
+        name = parse_requirement(dep)[0]
         assert report.get(name).ok, report.get(name)
     assert report.table().splitlines()[-1].startswith(f"All {len(report.findings)} checks passed")
 

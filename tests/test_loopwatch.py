@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from asynclab.grading.loopwatch import STALL, LoopWatch
+from asynclab.grading.loopwatch import BLOCKED, STALL, TRIP, LearnerStall, LoopWatch
 from asynclab.grading.measure import remeasure
 from asynclab.grading.registry import CheckFailed, fail
 
@@ -62,6 +62,16 @@ def test_a_learner_stall_is_seen_and_named(tmp_path: Path) -> None:
     assert "asyncio.sleep" in failure.hint  # blocking.classify's advice for time.sleep
 
 
+def test_a_verdict_is_decisive_only_from_trip_seconds_of_stalls(tmp_path: Path) -> None:
+    """Holds that end the check at once (TRIP) are past any noise: not measured again."""
+    _, path, offset = _learner(tmp_path)
+    watch = LoopWatch(path, offset)
+    watch.sampler.stalls.append(LearnerStall(BLOCKED, offset + 3))
+    assert watch.blocked and not watch.verdict().decisive
+    watch.sampler.stalls.append(LearnerStall(TRIP - BLOCKED, offset + 3))
+    assert watch.verdict().decisive
+
+
 def test_awaiting_threads_and_the_checks_own_stalls_are_not_the_learners(tmp_path: Path) -> None:
     ns, path, offset = _learner(tmp_path)
 
@@ -83,7 +93,7 @@ def test_remeasure_measures_again_only_a_noisy_failure() -> None:
         def judge(n: int) -> str:
             reason = reasons[n - 1]
             if reason != "pass":
-                raise fail(reason, reason)
+                raise fail(reason.removesuffix("!"), reason, decisive=reason.endswith("!"))
             return "passed"
         return judge
 
@@ -105,6 +115,10 @@ def test_remeasure_measures_again_only_a_noisy_failure() -> None:
     with pytest.raises(CheckFailed):
         asyncio.run(remeasure(measure, judge_with(["too-slow", "pass"]), time_left=lambda: 0.0))
     assert len(calls) == 1  # no time left for a second measurement
+    calls.clear()
+    with pytest.raises(CheckFailed) as decisive:
+        asyncio.run(remeasure(measure, judge_with(["too-slow!", "pass"])))
+    assert decisive.value.reason == "too-slow" and len(calls) == 1  # past any margin: not measured again
 
 
 # ---- a CPU-heavy library call made from the learner's line is the learner's stall ----

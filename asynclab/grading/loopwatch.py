@@ -63,7 +63,8 @@ STALL = 0.1  # seconds one callback of the learner's code may hold a loop (noteb
 # is not enough: on an overloaded machine, creating an httpx.AsyncClient (about 20 ms of CPU, plus
 # waits for the GIL that no counter tells from a sleep) was once seen holding the loop 0.11 s.
 BLOCKED = 0.15
-# Holds adding up to TRIP seconds end the check at once (no need to wait for a verdict we know).
+# Holds adding up to TRIP seconds end the check at once (no need to wait for a verdict we know), and
+# the verdict is decisive: not measured again (a right answer's borderline holds were 0.11-0.12 s).
 # Below that, the check runs to its end, and a deterministic failure of its own (a wrong result)
 # is the verdict: every starter keeps failing for the reason its lesson is about.
 TRIP = 0.5
@@ -340,7 +341,8 @@ class LoopWatch:
                     measured=f"{len(stalls)} time(s) your code held the loop for {STALL:g} s or more without "
                              f"awaiting, {self.held:.2f} s in all, the longest {worst.seconds:.2f} s",
                     expected=f"no hold of the loop of {STALL:g} s or more: the code awaits instead of waiting",
-                    hint=f"That line never awaits, so nothing else on the loop runs meanwhile: {advice}.")
+                    hint=f"That line never awaits, so nothing else on the loop runs meanwhile: {advice}.",
+                    decisive=self.held >= TRIP)
 
     async def tripped(self, check: asyncio.Task[object]) -> bool:
         """Return True as soon as the learner's stalls add up to TRIP (False if `check` ends first)."""

@@ -52,7 +52,8 @@ async def remeasure(measure: Callable[[], Awaitable[T]], judge: Callable[[T], R]
     The course's one re-measure policy: `judge` returns the verdict or raises `fail(...)`. A
     failure whose reason is in NOISY_REASONS gets a fresh measurement (up to `attempts` in all),
     and the last one decides; a wrong answer fails every time, a hiccup does not fail a right
-    one. `time_left()` (seconds) skips an attempt that could not finish before the deadline.
+    one. A `decisive` failure is past any noise margin and is not measured again. `time_left()`
+    (seconds) skips an attempt that could not finish before the deadline.
     """
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
@@ -61,7 +62,7 @@ async def remeasure(measure: Callable[[], Awaitable[T]], judge: Callable[[T], R]
             return judge(measured)
         except CheckFailed as failure:
             took = time.monotonic() - started
-            if (failure.reason not in NOISY_REASONS or attempt == attempts
+            if (failure.reason not in NOISY_REASONS or failure.decisive or attempt == attempts
                     or (time_left is not None and time_left() < 1.5 * took)):
                 raise
     raise AssertionError("unreachable: the last attempt returns or raises")

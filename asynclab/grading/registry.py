@@ -67,21 +67,26 @@ class Verdict:
 class CheckFailed(Exception):
     """Raised inside a check to end it with a failing verdict."""
 
-    def __init__(self, reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> None:
+    def __init__(self, reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "",
+                 decisive: bool = False) -> None:
         super().__init__(summary)
         self.reason = reason
         self.summary = summary
         self.measured = measured
         self.expected = expected
         self.hint = hint
+        self.decisive = decisive
 
 
-def fail(reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "") -> CheckFailed:
+def fail(reason: Reason, summary: str, *, measured: str = "", expected: str = "", hint: str = "",
+         decisive: bool = False) -> CheckFailed:
     """Build the exception a check raises: ``raise fail(Reason.LOOP_BLOCKED, "...", measured=...)``.
 
     ``reason`` is one of the closed set in reasons.py, which tests assert on; the other fields are for people.
+    ``decisive``: a timing failure so far past its margin that no busy machine explains it (nothing
+    answered in 16x the time asked for), so measuring again would only make the learner wait.
     """
-    return CheckFailed(reason, summary, measured=measured, expected=expected, hint=hint)
+    return CheckFailed(reason, summary, measured=measured, expected=expected, hint=hint, decisive=decisive)
 
 
 def passed(summary: str = "", *, measured: str = "") -> Verdict:

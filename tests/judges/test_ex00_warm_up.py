@@ -73,7 +73,8 @@ def test_too_slow_thresholds(reason_of: Any) -> None:
     assert reason_of(judge, _good(total=TOTAL * LONGEST + 0.001)) is Reason.TOO_SLOW
 
 
-def test_giving_up_and_a_nested_loop(reason_of: Any) -> None:
+def test_giving_up_and_a_nested_loop(reason_of: Any, failure_of: Any) -> None:
     assert reason_of(judge_gave_up) is Reason.TOO_SLOW
+    assert failure_of(judge_gave_up).decisive  # nothing back in 16x the longest pause: not measured again
     assert reason_of(judge_nested_loop, RuntimeError("asyncio.run() cannot be called from a running event loop")) \
         is Reason.ASYNCIO_RUN

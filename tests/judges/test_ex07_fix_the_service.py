@@ -9,6 +9,7 @@ import pytest
 from asynclab.exercises.ex07_fix_the_service.judge import (
     BLOCKED_SHARE,
     DEADLINE,
+    DECISIVE_LAG,
     HEALTHY_OK,
     LAG_LIMIT,
     P99_MARGIN,
@@ -81,6 +82,25 @@ def test_a_bounded_burst_passes() -> None:
 def test_one_call_at_a_time_is_a_blocked_loop(clients: int | None) -> None:
     burst = Burst(60, 12, 2.0, stats(peak_in_flight=1), clients=clients, held=1)
     assert reason_of(judge_burst, burst) == Reason.LOOP_BLOCKED
+
+
+@pytest.mark.parametrize(("lag", "decisive"), [(DECISIVE_LAG, True), (DECISIVE_LAG - 0.01, False)])
+def test_one_call_at_a_time_with_a_stalled_loop_is_not_measured_again(lag: float, decisive: bool) -> None:
+    with pytest.raises(CheckFailed) as caught:
+        judge_burst(Burst(60, 12, lag, stats(peak_in_flight=1), clients=1, held=1))
+    assert caught.value.reason == Reason.LOOP_BLOCKED and caught.value.decisive is decisive
+
+
+@pytest.mark.parametrize(("changes", "decisive"), [
+    ({"loop_lag": DECISIVE_LAG}, True),
+    ({"loop_lag": DECISIVE_LAG - 0.01}, False),
+    ({"blocked_share": 0.9}, False),  # a stall share alone is measured again
+])
+def test_only_a_loop_stalled_for_seconds_in_steady_traffic_is_not_measured_again(
+        changes: dict[str, Any], decisive: bool) -> None:
+    with pytest.raises(CheckFailed) as caught:
+        judge_steady(steady(**changes))
+    assert caught.value.reason == Reason.LOOP_BLOCKED and caught.value.decisive is decisive
 
 
 def test_one_call_at_a_time_with_a_client_per_call_is_judged_as_clients() -> None:

@@ -40,7 +40,7 @@ def judge_gave_up() -> NoReturn:
     raise fail(Reason.TOO_SLOW, f"{n} calls of pause() had not all returned after {GIVE_UP:.0f} s.",
                measured=f"the longest pause asked for was {LONGEST} s",
                expected=f"all {n} done in about {LONGEST} s",
-               hint="Does pause() wait for `seconds`, and then return?") from None
+               hint="Does pause() wait for `seconds`, and then return?", decisive=True) from None
 
 
 def judge_nested_loop(exc: RuntimeError) -> NoReturn:

@@ -26,6 +26,10 @@ POOL_LIMIT = 10
 CLIENT_TIMEOUT = 4.0
 P99_MARGIN = 0.6  # p99 must stay within DEADLINE + P99_MARGIN
 LAG_LIMIT = 1.0  # seconds: the longest the app's loop may be late during steady traffic
+# A loop that did not tick for this long (in the burst, with one partner call at a time) is past what
+# a busy machine does to a right answer: the loop-blocked verdict is not measured again (a blocked
+# app's run takes 12-15 s).
+DECISIVE_LAG = 2 * LAG_LIMIT
 BLOCKED_SHARE = 0.35  # ... and the share of time it may spend stalled
 HEALTHY_OK = 0.5  # at least this share of healthy users must get 200 in steady traffic (a broken handler: ~0)
 STOP_GRACE = 8.0
@@ -89,7 +93,8 @@ def judge_burst(m: Burst) -> None:
                             f"app loop lag up to {m.loop_lag:.1f} s",
                    expected="many partner calls in flight at once (up to pool_limit), a loop that keeps ticking",
                    hint="Look for a blocking call in the handler: httpx.get / httpx.Client, psycopg.connect, "
-                        "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.")
+                        "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.",
+                   decisive=m.loop_lag >= DECISIVE_LAG)
     judge_connections(m.stats, m.clients, m.held, phase=f"a burst of {m.size} requests")
 
 
@@ -184,6 +189,7 @@ def judge_steady(m: Steady) -> None:
         return
     if problem == Reason.LOOP_BLOCKED:
         raise fail(Reason.LOOP_BLOCKED, "your app's event loop stalled under steady traffic.",
+                   decisive=m.loop_lag >= DECISIVE_LAG,
                    measured=f"loop lag up to {m.loop_lag:.2f} s, stalled "
                             f"{0 if m.blocked_share is None else m.blocked_share:.0%} of the time, {m.probes_unanswered} of "
                             f"{m.probes} /metrics reads unanswered ({m.load})",
