@@ -50,6 +50,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _accepts(port: int) -> bool:
+    """Whether the server listens yet. jupyter_server 2.x prints its URL before it binds the port
+    (init_httpserver hands `_bind_http_server` to the io loop, which starts after the URL is
+    logged), so a request sent on the URL alone can be refused (seen once in CI)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _start_lab(log_name: str) -> tuple[subprocess.Popen[bytes], str, str]:
     """`make lab` on a free port in a process group of its own; returns (process, base URL, token)."""
     port = _free_port()
@@ -64,7 +75,7 @@ def _start_lab(log_name: str) -> tuple[subprocess.Popen[bytes], str, str]:
             assert proc.poll() is None, f"make lab exited early:\n{log_path.read_text()[-2000:]}"
             assert time.monotonic() < deadline, f"make lab printed no URL in 90 s:\n{log_path.read_text()[-2000:]}"
             match = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=([0-9a-f]+)", log_path.read_text())
-            if match:
+            if match and _accepts(port):
                 return proc, f"http://127.0.0.1:{port}", match.group(1)
             time.sleep(0.3)
     except BaseException:
