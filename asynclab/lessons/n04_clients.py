@@ -149,8 +149,7 @@ async def compare_clients(api: _Api, *, requests: int = 1000, concurrency: int =
     """Each client in turn, against the same server, in the same run; `rounds` times, taking turns.
 
     For each client, the round that cost it the least CPU: another process's work only ever adds
-    to a run's CPU time (cache misses, a shared core), so the least is the client's own cost. One
-    round on a busy 2-core runner has come out 30 % above the idle figure for one client only.
+    to a run's CPU time (cache misses, a shared core), so the least is the client's own cost.
     """
     best: dict[str, ClientRun] = {}
     for _ in range(rounds):
