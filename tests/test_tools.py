@@ -1,4 +1,4 @@
-"""The make-test helpers: step parsing and the orphan detector."""
+"""The make-test helpers: step parsing, steps run beside each other, and the orphan detector."""
 
 from __future__ import annotations
 
@@ -38,3 +38,24 @@ def test_orphans_are_found_by_the_run_id_they_inherited_and_only_those() -> None
             proc.kill()
             proc.wait()
     assert leftovers("run-a") == []
+
+
+def test_a_step_marked_beside_runs_next_to_the_following_step_and_counts() -> None:
+    def step(name: str, line: str, code: int = 0) -> list[str]:
+        return [sys.executable, "-c", f"import sys, time; print('{name}', time.time()); time.sleep(0.5); "
+                                      f"print('{name}', time.time()); print({line!r}); sys.exit({code})"]
+
+    args = ["& lint", "--", *step("lint", "3 passed in 0.5s", 1), "tests", "--", *step("tests", "2 passed in 0.5s")]
+    run = subprocess.run([sys.executable, "-m", "asynclab.tools.testrun", *args], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 1, run.stdout  # the step beside failed: the run fails
+    assert "make test: 5 passed, 1 failed" in run.stdout, run.stdout
+    assert "FAIL  lint" in run.stdout and "(beside tests)" in run.stdout
+    assert run.stdout.index("━━ lint (ran beside the step above)") > run.stdout.index("2 passed in 0.5s")
+    stamps: dict[str, list[float]] = {"lint": [], "tests": []}
+    for line in run.stdout.splitlines():
+        name, _, stamp = line.partition(" ")
+        if name in stamps:
+            stamps[name].append(float(stamp))
+    (lint_start, lint_end), (tests_start, tests_end) = stamps["lint"], stamps["tests"]
+    assert lint_start < tests_end and tests_start < lint_end, stamps  # they ran at the same time

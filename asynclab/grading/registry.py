@@ -83,10 +83,22 @@ def fail(reason: Reason, summary: str, *, measured: str = "", expected: str = ""
     """Build the exception a check raises: ``raise fail(Reason.LOOP_BLOCKED, "...", measured=...)``.
 
     ``reason`` is one of the closed set in reasons.py, which tests assert on; the other fields are for people.
-    ``decisive``: a timing failure so far past its margin that no busy machine explains it (nothing
-    answered in 16x the time asked for), so measuring again would only make the learner wait.
+    ``decisive``: a timing failure so far past its margin that no busy machine explains it, so
+    measuring again would only make the learner wait. Each check says where that is (00: nothing back
+    in 16x the longest pause; 07: the app's loop stalled 2 s); for a call still running when the check
+    stopped waiting, `still_running_far_past` says it.
     """
     return CheckFailed(reason, summary, measured=measured, expected=expected, hint=hint, decisive=decisive)
+
+
+FAR_PAST = 2.0  # a call still running at this many times its allowed seconds was not slowed by the machine
+
+
+def still_running_far_past(elapsed: float, allowed: float) -> bool:
+    """True for a call still running after FAR_PAST x the seconds a right answer may take: a right answer
+    on one busy core gives up within its deadline plus the slack (asyncio.timeout's own timer), so
+    only code that never stops, or one that swallowed the cancellation, is still going at twice that."""
+    return elapsed >= FAR_PAST * allowed
 
 
 def passed(summary: str = "", *, measured: str = "") -> Verdict:

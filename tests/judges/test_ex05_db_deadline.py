@@ -137,3 +137,11 @@ def test_failing_sql_raised_as_the_callers_error_passes() -> None:
 ])
 def test_failing_sql_not_raised_as_the_callers_error_fails(call: BoundedCall, reason: Reason) -> None:
     assert reason_of(judge_sql_error, call) == reason
+
+
+@pytest.mark.parametrize(("elapsed", "decisive"), [(2 * (SLOW_DEADLINE + SLACK), True),
+                                                   (2 * (SLOW_DEADLINE + SLACK) - 0.01, False)])
+def test_only_a_call_still_running_at_twice_its_bound_is_not_measured_again(elapsed: float, decisive: bool) -> None:
+    with pytest.raises(CheckFailed) as failure:
+        judge_gave_up(SlowQuery(BoundedCall(elapsed, False, stuck=True, snapshot=[])))
+    assert failure.value.reason == Reason.DEADLINE_MISSED and failure.value.decisive is decisive

@@ -164,3 +164,11 @@ def test_a_404_as_service_unavailable_names_its_cause() -> None:
                                               (returned("not found"), Reason.CLIENT_ERROR_RETURNED)])
 def test_a_404_that_is_not_raised_fails(call: BoundedCall, reason: Reason) -> None:
     assert reason_of(judge_client_error, call) == reason
+
+
+@pytest.mark.parametrize(("elapsed", "decisive"), [(2 * (HANG.seconds + SLACK), True),
+                                                   (2 * (HANG.seconds + SLACK) - 0.01, False)])
+def test_only_a_call_still_running_at_twice_its_bound_is_not_measured_again(elapsed: float, decisive: bool) -> None:
+    with pytest.raises(CheckFailed) as failure:
+        judge_slow(SlowCall(HANG, stopped(elapsed, stuck=True), {**STILL_OPEN, "requests": 2, "disconnects": 1}))
+    assert failure.value.reason == Reason.DEADLINE_MISSED and failure.value.decisive is decisive

@@ -95,12 +95,34 @@ def test_one_call_at_a_time_with_a_stalled_loop_is_not_measured_again(lag: float
     ({"loop_lag": DECISIVE_LAG}, True),
     ({"loop_lag": DECISIVE_LAG - 0.01}, False),
     ({"blocked_share": 0.9}, False),  # a stall share alone is measured again
+    ({"probes_unanswered": 3, "silent": DECISIVE_LAG}, True),
+    ({"probes_unanswered": 3, "silent": DECISIVE_LAG - 0.01}, False),
 ])
 def test_only_a_loop_stalled_for_seconds_in_steady_traffic_is_not_measured_again(
         changes: dict[str, Any], decisive: bool) -> None:
     with pytest.raises(CheckFailed) as caught:
         judge_steady(steady(**changes))
     assert caught.value.reason == Reason.LOOP_BLOCKED and caught.value.decisive is decisive
+
+
+@pytest.mark.parametrize(("lag", "silent", "blocked"), [
+    (DECISIVE_LAG, 0.0, True),
+    (1.0, DECISIVE_LAG, True),  # /metrics unanswered for two 1 s reads
+    (DECISIVE_LAG - 0.01, DECISIVE_LAG - 0.01, False),
+])
+def test_a_burst_that_stalls_the_loop_for_seconds_is_decisively_blocked(lag: float, silent: float, blocked: bool) -> None:
+    burst = Burst(24, 0, lag, CALM, clients=1, held=10, silent=silent)
+    if not blocked:
+        judge_burst(burst)  # the steady phase judges a shorter stall, and measures it again
+        return
+    with pytest.raises(CheckFailed) as caught:
+        judge_burst(burst)
+    assert caught.value.reason == Reason.LOOP_BLOCKED and caught.value.decisive
+
+
+def test_a_burst_judges_connections_before_a_stall() -> None:
+    burst = Burst(60, 12, DECISIVE_LAG, stats(connections=60), clients=60, held=10, silent=DECISIVE_LAG)
+    assert reason_of(judge_burst, burst) == Reason.CLIENT_PER_REQUEST
 
 
 def test_one_call_at_a_time_with_a_client_per_call_is_judged_as_clients() -> None:

@@ -28,6 +28,7 @@ from asynclab.exercises.ex08_retry.judge import (
     verdict,
 )
 from asynclab.grading.reasons import Reason
+from asynclab.grading.registry import CheckFailed
 from asynclab.lessons.overload import RetryBudget
 
 BODY = '{"ok": true, "recovered": true}'
@@ -149,3 +150,13 @@ def test_recovered_reads_the_partners_body() -> None:
 def test_calls_that_bypass_the_given_client_get_a_verdict_not_a_crash(reason_of: Any) -> None:
     assert reason_of(judge_recovers, Scenario([OK], 0)) is Reason.CLIENT_PER_REQUEST
     assert reason_of(judge_spread, Scenario([OK] * CALLERS, 0)) is Reason.CLIENT_PER_REQUEST
+
+
+@pytest.mark.parametrize(("call", "decisive"), [
+    (Call("hung", None, DEADLINE + 3.0), True),  # the check's cut-off: 3 s past a 1 s deadline
+    (Call("raised", ServiceUnavailable("late"), DEADLINE + 3.0), False),  # it did stop: measured again
+])
+def test_only_a_call_still_running_far_past_its_deadline_is_not_measured_again(call: Call, decisive: bool) -> None:
+    with pytest.raises(CheckFailed) as failure:
+        judge_deadline(Scenario([call], 5))
+    assert failure.value.reason == Reason.DEADLINE_MISSED and failure.value.decisive is decisive

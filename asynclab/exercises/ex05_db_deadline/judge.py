@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import ServiceUnavailable
 from ...grading.measure import BoundedCall, exception_text
 from ...grading.reasons import Reason
-from ...grading.registry import fail
+from ...grading.registry import fail, still_running_far_past
 
 SLACK = 0.25  # the syllabus' bound: give up within the deadline + 0.25 s
 EARLY = 0.8  # giving up before this share of the deadline is "gave-up-early"
@@ -104,7 +104,8 @@ def judge_gave_up(m: SlowQuery) -> None:
                    measured=f"{call.elapsed / seconds:.1f}× the deadline; "
                             f"{'a query started after the deadline was active' if active else 'no query active'}",
                    expected=f"asynclab.ServiceUnavailable within {seconds + SLACK:.2f} s",
-                   hint="Does a retry loop or an `except BaseException` keep going after the deadline?")
+                   hint="Does a retry loop or an `except BaseException` keep going after the deadline?",
+                   decisive=still_running_far_past(call.elapsed, seconds + SLACK))
     if call.error is None:
         raise fail(Reason.WRONG_RESULT, f"{where}, your function returned instead of raising.",
                    measured=f"returned {repr(call.value)[:60]} after {call.elapsed:.2f} s",

@@ -14,7 +14,7 @@ import httpx
 from ...errors import ServiceUnavailable
 from ...grading.measure import BoundedCall, exception_text
 from ...grading.reasons import Reason
-from ...grading.registry import fail
+from ...grading.registry import fail, still_running_far_past
 
 SLACK = 0.25  # the syllabus' bound: give up within the deadline + 0.25 s
 EARLY = 0.8  # giving up on /hang before this share of the deadline is "gave-up-early"
@@ -108,7 +108,8 @@ def _judge_unfinished(m: SlowCall, where: str) -> None:
     raise fail(Reason.DEADLINE_MISSED, summary + swallowed,
                measured=f"deadline {deadline} s, still running after {call.elapsed:.1f} s "
                         f"({call.elapsed / deadline:.1f}× the deadline)",
-               expected=f"asynclab.ServiceUnavailable within {deadline + SLACK:.2f} s", hint=hint)
+               expected=f"asynclab.ServiceUnavailable within {deadline + SLACK:.2f} s", hint=hint,
+               decisive=still_running_far_past(call.elapsed, deadline + SLACK))
 
 
 def judge_slow(m: SlowCall) -> float:

@@ -140,7 +140,8 @@ async def _phases(app: AppProcess, api: Any, lab: Lab, settings: dict[str, Any])
     # Clients first: a blocked app answers /metrics only between two requests, when every client it
     # made has made its call.
     clients = await _clients_created(app)
-    judge_burst(Burst(burst_n, burst.ok, burst.loop_lag, await api.stats(), clients, burst.partner_connections_max or 0))
+    judge_burst(Burst(burst_n, burst.ok, burst.loop_lag, await api.stats(), clients, burst.partner_connections_max or 0,
+                      silent=burst.silent_s))
 
     # 2. Steady traffic with a flaky partner ------------------------------------------------------
     steady_s = sized(full=STEADY_SECONDS, small=STEADY_SECONDS_SMALL)
@@ -211,7 +212,7 @@ def _steady(report: LoadReport, settings: dict[str, Any], app: AppProcess) -> St
     return Steady(load=f"{CLIENTS} clients, {STEADY_RATE} requests/s for {seconds:g} s", answers=answers,
                   loop_lag=report.loop_lag, blocked_share=report.loop_blocked_share,
                   probes_unanswered=report.probes_unanswered, probes=len(report.probes), p50=report.p50, p99=report.p99,
-                  status=report.status, errors=report.errors,
+                  status=report.status, errors=report.errors, silent=report.silent_s,
                   log_line=_last_line(app.log_tail()) if 500 in failing else "")
 
 

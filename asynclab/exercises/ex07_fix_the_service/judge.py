@@ -26,9 +26,10 @@ POOL_LIMIT = 10
 CLIENT_TIMEOUT = 4.0
 P99_MARGIN = 0.6  # p99 must stay within DEADLINE + P99_MARGIN
 LAG_LIMIT = 1.0  # seconds: the longest the app's loop may be late during steady traffic
-# An app loop late by this much (in the burst or in steady traffic) is past what a busy machine does
-# to a right answer (0.02-0.04 s pinned to one core beside a CPU hog): its loop-blocked verdict is
-# not measured again (a blocked app's run takes 12-15 s).
+# An app loop late by this much, or leaving /metrics unanswered this long in all (in the burst or in
+# steady traffic), is past what a busy machine does to a right answer (0.02-0.04 s pinned to one
+# core beside a CPU hog): its loop-blocked verdict is not measured again (a blocked app's run takes
+# 12-15 s). In the burst it is a verdict of its own, so a blocked app is not also put under steady traffic.
 DECISIVE_LAG = 2 * LAG_LIMIT
 BLOCKED_SHARE = 0.35  # ... and the share of time it may spend stalled
 HEALTHY_OK = 0.5  # at least this share of healthy users must get 200 in steady traffic (a broken handler: ~0)
@@ -80,6 +81,11 @@ class Burst:
     stats: dict[str, Any]  # the partner's counters: requests, peak_in_flight, connections, disconnects
     clients: int | None  # httpx clients the app made (its /metrics), None if it could not say
     held: int  # most connections the app held open to the partner at one /metrics read
+    silent: float = 0.0  # seconds its /metrics reads waited without an answer
+
+    @property
+    def stalled(self) -> float:
+        return max(self.loop_lag, self.silent)
 
 
 def judge_burst(m: Burst) -> None:
@@ -90,12 +96,20 @@ def judge_burst(m: Burst) -> None:
         raise fail(Reason.LOOP_BLOCKED, f"{m.size} clients were waiting at once, but your app called the partner one "
                    "request at a time: each request blocked the event loop until its partner call was over.",
                    measured=f"{m.ok} of {m.size} answered within {CLIENT_TIMEOUT} s; {partner_text(m.stats)}; "
-                            f"app loop lag up to {m.loop_lag:.1f} s",
+                            f"app loop lag up to {m.loop_lag:.1f} s, /metrics unanswered for {m.silent:.1f} s",
                    expected="many partner calls in flight at once (up to pool_limit), a loop that keeps ticking",
                    hint="Look for a blocking call in the handler: httpx.get / httpx.Client, psycopg.connect, "
                         "time.sleep. Use httpx.AsyncClient and asyncpg (or psycopg's async API), and await them.",
-                   decisive=m.loop_lag >= DECISIVE_LAG)
+                   decisive=m.stalled >= DECISIVE_LAG)
     judge_connections(m.stats, m.clients, m.held, phase=f"a burst of {m.size} requests")
+    if m.stalled >= DECISIVE_LAG:
+        raise fail(Reason.LOOP_BLOCKED, f"your app's event loop stalled during a burst of {m.size} requests.",
+                   measured=f"app loop lag up to {m.loop_lag:.1f} s, /metrics unanswered for {m.silent:.1f} s in all; "
+                            f"{m.ok} of {m.size} answered within {CLIENT_TIMEOUT} s",
+                   expected=f"a loop that keeps ticking: lag and silence under {DECISIVE_LAG:g} s",
+                   hint="Something runs synchronously on the loop for every request: time.sleep, a sync driver, or CPU "
+                        "work. Await an async call instead, or move CPU work off the loop (asyncio.to_thread).",
+                   decisive=True)
 
 
 def judge_connections(stats: dict[str, Any], clients: int | None, held: int, *, phase: str) -> None:
@@ -150,6 +164,7 @@ class Steady:
     status: dict[int, int] = field(default_factory=dict)  # all answers by status
     errors: dict[str, int] = field(default_factory=dict)  # requests without an answer, by kind
     log_line: str = ""  # the app's last log line (quoted when a failing partner got a 500)
+    silent: float = 0.0  # seconds its /metrics reads waited without an answer
 
     @property
     def sent(self) -> int:
@@ -189,7 +204,7 @@ def judge_steady(m: Steady) -> None:
         return
     if problem == Reason.LOOP_BLOCKED:
         raise fail(Reason.LOOP_BLOCKED, "your app's event loop stalled under steady traffic.",
-                   decisive=m.loop_lag >= DECISIVE_LAG,
+                   decisive=max(m.loop_lag, m.silent) >= DECISIVE_LAG,
                    measured=f"loop lag up to {m.loop_lag:.2f} s, stalled "
                             f"{0 if m.blocked_share is None else m.blocked_share:.0%} of the time, {m.probes_unanswered} of "
                             f"{m.probes} /metrics reads unanswered ({m.load})",

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...errors import ServiceUnavailable
 from ...grading.reasons import Reason
-from ...grading.registry import CheckFailed, Verdict, fail, passed
+from ...grading.registry import CheckFailed, Verdict, fail, passed, still_running_far_past
 from ...lessons.overload import RetryBudget
 
 RECOVER_MS, SPREAD_MS = 1500, 400
@@ -147,7 +147,8 @@ def judge_deadline(s: Scenario) -> str:
                    measured=f"{took:.2f} s and {s.requests} requests with deadline={DEADLINE}",
                    expected=f"ServiceUnavailable within {DEADLINE} s (+{SLACK} s)",
                    hint="One deadline for the whole call: `async with asyncio.timeout(deadline):` around the loop, "
-                        "and turn its TimeoutError into ServiceUnavailable.")
+                        "and turn its TimeoutError into ServiceUnavailable.",
+                   decisive=outcome == "hung" and still_running_far_past(took, DEADLINE + SLACK))
     if outcome == "ok":
         raise fail(Reason.SERVER_ERROR_RETURNED, "the body of a 503 was returned as an answer.",
                    measured=f"returned {str(value)[:80]!r}", expected="ServiceUnavailable",

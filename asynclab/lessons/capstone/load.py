@@ -126,6 +126,11 @@ class LoadReport:
         return sum(1 for p in self.probes if p.data is None)
 
     @property
+    def silent_s(self) -> float:
+        """Seconds spent waiting on /metrics reads that got no answer: the loop was unresponsive that long."""
+        return sum(p.rtt for p in self.probes if p.data is None)
+
+    @property
     def loop_lag(self) -> float:
         """The service's worst loop lag during the run (s): the heartbeat's own reports, and for
         a /metrics read that got no answer, how long it waited (the loop was at least that late)."""
