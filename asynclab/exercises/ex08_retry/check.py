@@ -4,9 +4,11 @@
     `async def call_with_retries(client, url, *, deadline, budget) -> str` against the lab's
     `/outage` partners (each in a fresh scope; the check's client records when every request
     left and every answer came back, per caller). In this order:
-    1. one caller, a partner down for RECOVER_MS with `Retry-After: 1`: the call returns the
-       recovered body ("gave-up-early", "wrong-result"); its retries waited ("retry-immediate":
-       the median gap between an answer and the next request is under IMMEDIATE); none came
+    1. one caller, a partner down for RECOVER_MS with `Retry-After: 1`, a budget of
+       RECOVER_RETRIES retries: the call returns the recovered body ("gave-up-early",
+       "wrong-result"); its retries waited ("retry-immediate": IMMEDIATE_SHARE of the gaps
+       between an answer and the next request are under IMMEDIATE; an answer that never
+       sleeps shows RECOVER_RETRIES such gaps, full jitter at most one or two); none came
        sooner than the `Retry-After` it was given ("retry-after-ignored"); a success without a
        request through the given client is "client-per-request" (nothing to judge the waits by);
     2. CALLERS callers at once, a partner down for SPREAD_MS without `Retry-After`: every call
@@ -43,6 +45,7 @@ from .judge import (
     DEADLINE,
     GENEROUS,
     RECOVER_MS,
+    RECOVER_RETRIES,
     SPREAD_MS,
     Call,
     Scenario,
@@ -113,7 +116,7 @@ async def _recovers(fn: Any, lab: Lab) -> str:
     rec = Recorder()
     async with _client(rec) as client:
         call = await _call(fn, client, _outage(lab, RECOVER_MS, 1) + "&caller=0", GENEROUS,
-                           RetryBudget(ratio=0.1, minimum=3))
+                           RetryBudget(ratio=0.1, minimum=RECOVER_RETRIES))
     return judge_recovers(rec.scenario([call]))
 
 
