@@ -1,7 +1,7 @@
 """`python -m asynclab.progress` and `progress()`: what a learner sees, on real notebook files.
 
 The table, summary and bad-input tests grade nothing (untouched starters are never graded),
-so they are fast; one test grades one solved exercise, and the slow one grades solutions/.
+so they are fast; one test grades one solved exercise, and the slow one two solved notebooks at once.
 """
 
 from __future__ import annotations
@@ -160,11 +160,21 @@ def test_the_command_starts_one_api_server_per_slot(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.slow
-def test_the_solutions_are_n_of_n() -> None:
-    done = _run_cli("--notebooks", "solutions")
+def test_solved_notebooks_are_graded_at_once_and_next_is_the_first_left(learner: Path) -> None:
+    """Two solved notebooks among starters, graded by the command two at a time on real servers.
+
+    (Every solution passing is nbval's job, and `N of N` is the table's: grading all of solutions/
+    here again cost 22 s of the slow step.)"""
+    solved = [next(SOLUTIONS.glob(f"{n}_*.ipynb")) for n in ("00", "02")]
+    for path in solved:
+        (learner / path.name).write_bytes(path.read_bytes())
+    done = _run_cli("--notebooks", str(learner), "--jobs", "2")
     assert done.returncode == 0, done.stderr
-    assert f"{N} of {N} done" in done.stdout, done.stdout
-    assert "Next: nothing left" in done.stdout
+    graded = [ex_id for ex_id in ORDER if ex_id[:2] in ("00", "02")]
+    assert len(graded) == 3 and all(f"✓ passed         {ex_id}" in done.stdout for ex_id in graded), done.stdout
+    assert f"3 of {N} done" in done.stdout
+    first_left = next(ex_id for ex_id in ORDER if ex_id not in graded)
+    assert f"Next: {first_left} in {learner}/" in done.stdout, done.stdout
 
 
 def test_table_shows_words_reasons_count_and_next_step() -> None:
