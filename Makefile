@@ -99,7 +99,7 @@ test: $(DEV_STAMP) | $(XDG_RUNTIME_DIR)
 JOBS_1CORE ?= 1
 TASKSET := $(shell command -v taskset >/dev/null 2>&1 && echo "taskset -c 0")
 test-1core: $(STAMP) | $(XDG_RUNTIME_DIR)
-	@$(if $(TASKSET),echo "Pinned to CPU 0 ($(TASKSET)).",echo "taskset not found: running UNPINNED, on every core.")
+	@$(if $(TASKSET),echo "Pinned to one CPU: $(TASKSET).",echo "taskset not found: running UNPINNED, on every core.")
 	@$(TASKSET) $(PY) -m asynclab.tools.testrun \
 		"solution notebooks (1 core)"  -- $(PYTEST) -n $(JOBS_1CORE) --dist loadfile --nbval solutions --nbval-cell-timeout 120 --nbval-sanitize-with nbval-sanitize.cfg \
 		"graders on solutions and known answers (1 core)" -- $(PYTEST) -n $(JOBS_1CORE) exercises_tests \

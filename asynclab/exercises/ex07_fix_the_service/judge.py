@@ -170,6 +170,10 @@ class Steady:
     def sent(self) -> int:
         return sum(len(statuses) for statuses in self.answers.values())
 
+    @property
+    def stalled(self) -> float:
+        return max(self.loop_lag, self.silent)
+
 
 def group_answers(kinds_and_statuses: Iterable[tuple[str, int | None]]) -> dict[str, list[int | None]]:
     """{"ok": [...], "hang": [...], "fail": [...]} from (partner kind, HTTP status) pairs."""
@@ -204,7 +208,7 @@ def judge_steady(m: Steady) -> None:
         return
     if problem == Reason.LOOP_BLOCKED:
         raise fail(Reason.LOOP_BLOCKED, "your app's event loop stalled under steady traffic.",
-                   decisive=max(m.loop_lag, m.silent) >= DECISIVE_LAG,
+                   decisive=m.stalled >= DECISIVE_LAG,
                    measured=f"loop lag up to {m.loop_lag:.2f} s, stalled "
                             f"{0 if m.blocked_share is None else m.blocked_share:.0%} of the time, {m.probes_unanswered} of "
                             f"{m.probes} /metrics reads unanswered ({m.load})",

@@ -78,7 +78,7 @@ def judge_recovers(s: Scenario) -> str:
         raise _not_the_given_client()
     waits = s.waits
     if at_once(waits):
-        raise fail(Reason.RETRY_IMMEDIATE, "every failed call was retried at once.",
+        raise fail(Reason.RETRY_IMMEDIATE, "the failed calls were retried at once.",
                    measured=f"{s.requests} requests in {took:.2f} s; "
                             f"{sum(w < IMMEDIATE for _, w, _ in waits)} of {len(waits)} waits after a 503 under "
                             f"{IMMEDIATE * 1000:.0f} ms (median {statistics.median(w for _, w, _ in waits) * 1000:.0f} ms)",
