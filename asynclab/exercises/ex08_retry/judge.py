@@ -64,12 +64,6 @@ def recovered(text: object) -> bool:
         return False
 
 
-def at_once(waits: list[tuple[int, float, float | None]]) -> bool:
-    """Whether the retries went out without a sleep: nearly every wait under IMMEDIATE."""
-    short = sum(w < IMMEDIATE for _, w, _ in waits)
-    return len(waits) >= 3 and short >= IMMEDIATE_SHARE * len(waits)
-
-
 def judge_recovers(s: Scenario) -> str:
     """Scenario 1: one caller, a partner down for RECOVER_MS with `Retry-After: 1`."""
     call = s.calls[0]
@@ -77,10 +71,11 @@ def judge_recovers(s: Scenario) -> str:
     if outcome == "ok" and s.requests == 0:
         raise _not_the_given_client()
     waits = s.waits
-    if at_once(waits):
+    short = sum(w < IMMEDIATE for _, w, _ in waits)  # no sleep at all
+    if len(waits) >= 3 and short >= IMMEDIATE_SHARE * len(waits):
         raise fail(Reason.RETRY_IMMEDIATE, "the failed calls were retried at once.",
                    measured=f"{s.requests} requests in {took:.2f} s; "
-                            f"{sum(w < IMMEDIATE for _, w, _ in waits)} of {len(waits)} waits after a 503 under "
+                            f"{short} of {len(waits)} waits after a 503 under "
                             f"{IMMEDIATE * 1000:.0f} ms (median {statistics.median(w for _, w, _ in waits) * 1000:.0f} ms)",
                    expected=f"3 requests: a partner down for {RECOVER_MS / 1000:g} s with Retry-After: 1",
                    hint="Sleep before each retry: `await asyncio.sleep(...)` with a backoff that grows, "
